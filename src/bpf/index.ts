@@ -1,0 +1,18 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// xvs's binding of the system libbpf: objects, programs, maps, XDP attachment, BTF, test runs.
+// Free of load-balancer policy; it could be published on its own.
+export { BpfError } from './errors'
+export { BpfObject, type OpenOptions } from './object'
+export { BpfMap, numPossibleCpus, type MapEntry } from './map'
+export { BpfProgram, type TestRunOptions, type TestRunResult } from './prog'
+export { XdpLink, xdpAttach, xdpDetach, xdpQuery, ifindexOf, ifnameOf, type XdpMode, type XdpQueryResult, type Iface } from './xdp'
+export { btfStruct, btfEnum, type BtfStruct } from './btf'
+export { withNetns } from './netns'
+export { MapType, XdpAction, XdpFlags, mapTypeName, xdpActionName, type UpdateMode } from './constants'
+export { native, projectRoot } from './native'
+
+import { native } from './native'
+/** True if `path` is on a bpf filesystem. */
+export function isBpffs(path: string): boolean {
+  return native().isBpffs(path)
+}
