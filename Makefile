@@ -16,9 +16,9 @@ BPF_CFLAGS := -O2 -g -target bpf -mcpu=v3 -Wall -Werror -Wno-unused-function \
 	-Ibpf/include -I$(ARCH_INC)
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
-BPF_OBJS := $(patsubst bpf/%.bpf.c,build/bpf/%.bpf.o,$(BPF_SRCS))
+BPF_OBJS := $(patsubst bpf/%.bpf.c,out/bpf/%.bpf.o,$(BPF_SRCS))
 FIXTURE_SRCS := $(wildcard test/fixtures/*.bpf.c)
-FIXTURE_OBJS := $(patsubst test/fixtures/%.bpf.c,build/fixtures/%.bpf.o,$(FIXTURE_SRCS))
+FIXTURE_OBJS := $(patsubst test/fixtures/%.bpf.c,out/fixtures/%.bpf.o,$(FIXTURE_SRCS))
 BPF_HDRS := $(shell find bpf -name '*.h' 2>/dev/null)
 
 NATIVE_SRCS := $(wildcard native/*.cc native/*.h)
@@ -28,7 +28,7 @@ TS_SRCS := $(shell find src test bench -name '*.ts' 2>/dev/null)
 TS_STAMP := dist/.stamp
 
 NPM_STAMP := node_modules/.package-lock.json
-DEPS_STAMP := build/.deps
+DEPS_STAMP := out/.deps
 
 .PHONY: all build deps bpf native ts test demo bench clean distclean
 
@@ -48,7 +48,7 @@ $(DEPS_STAMP): Makefile
 	  echo "make deps: installing$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
-	@mkdir -p build && touch $@
+	@mkdir -p out && touch $@
 
 $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
@@ -57,11 +57,11 @@ $(NPM_STAMP): package.json package-lock.json
 # --- BPF objects -------------------------------------------------------------
 bpf: $(BPF_OBJS) $(FIXTURE_OBJS)
 
-build/bpf/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS) | $(DEPS_STAMP)
+out/bpf/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	clang $(BPF_CFLAGS) -c $< -o $@
 
-build/fixtures/%.bpf.o: test/fixtures/%.bpf.c $(BPF_HDRS) | $(DEPS_STAMP)
+out/fixtures/%.bpf.o: test/fixtures/%.bpf.c $(BPF_HDRS) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	clang $(BPF_CFLAGS) -c $< -o $@
 
@@ -90,7 +90,7 @@ bench: deps build
 	node dist/bench/run.js
 
 clean:
-	rm -rf build dist .tap
+	rm -rf build out dist .tap
 
 distclean: clean
 	rm -rf node_modules

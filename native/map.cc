@@ -151,7 +151,25 @@ static Napi::Value MapDeleteBatch(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, count);
 }
 
+// mapCreate(type, name, keySize, valueSize, maxEntries, flags, innerMapFd) -> fd the caller owns.
+// For maps that live outside any object: inner tables of a map-in-map, scratch maps in tests.
+static Napi::Value MapCreate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!ArgNumber(info, 0, "type") || !ArgString(info, 1, "name") || !ArgNumber(info, 2, "key size") ||
+      !ArgNumber(info, 3, "value size") || !ArgNumber(info, 4, "max entries") || !ArgNumber(info, 5, "flags"))
+    return Napi::Value();
+  std::string name = info[1].As<Napi::String>().Utf8Value();
+  LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = info[5].As<Napi::Number>().Uint32Value());
+  if (info.Length() > 6 && info[6].IsNumber()) opts.inner_map_fd = info[6].As<Napi::Number>().Uint32Value();
+  int fd = bpf_map_create(static_cast<enum bpf_map_type>(info[0].As<Napi::Number>().Uint32Value()), name.c_str(),
+                          info[2].As<Napi::Number>().Uint32Value(), info[3].As<Napi::Number>().Uint32Value(),
+                          info[4].As<Napi::Number>().Uint32Value(), &opts);
+  if (fd < 0) return ThrowBpf(env, fd, "bpf_map_create", name);
+  return Napi::Number::New(env, TrackFd(env, fd));
+}
+
 void InitMap(Napi::Env env, Napi::Object exports) {
+  XVS_EXPORT(exports, "mapCreate", MapCreate);
   XVS_EXPORT(exports, "mapInfo", MapInfo);
   XVS_EXPORT(exports, "mapLookup", MapLookup);
   XVS_EXPORT(exports, "mapUpdate", MapUpdate);

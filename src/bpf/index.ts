@@ -3,7 +3,7 @@
 // Free of load-balancer policy; it could be published on its own.
 export { BpfError } from './errors'
 export { BpfObject, type OpenOptions } from './object'
-export { BpfMap, numPossibleCpus, type MapEntry } from './map'
+export { BpfMap, numPossibleCpus, type MapEntry, type CreateMapSpec } from './map'
 export { BpfProgram, type TestRunOptions, type TestRunResult } from './prog'
 export { XdpLink, xdpAttach, xdpDetach, xdpQuery, ifindexOf, ifnameOf, type XdpMode, type XdpQueryResult, type Iface } from './xdp'
 export { btfStruct, btfEnum, type BtfStruct } from './btf'

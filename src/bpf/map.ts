@@ -16,6 +16,19 @@ export function numPossibleCpus(): number {
 
 export interface MapEntry { key: Buffer; value: Buffer }
 
+export interface CreateMapSpec {
+  /** A MapType value. */
+  type: number
+  name?: string
+  keySize: number
+  valueSize: number
+  maxEntries: number
+  /** BPF_F_* map flags (e.g. BPF_F_INNER_MAP = 1 << 12, BPF_F_NO_PREALLOC = 1). */
+  flags?: number
+  /** For map-in-map types: a map of the inner kind, as a template. */
+  innerMap?: BpfMap
+}
+
 export class BpfMap extends FdHolder {
   readonly info: Readonly<NativeMapInfo>
   readonly perCpu: boolean
@@ -31,6 +44,16 @@ export class BpfMap extends FdHolder {
     this.perCpu = isPerCpuMapType(this.info.type)
     this.slotBytes = this.perCpu ? Math.ceil(this.info.valueSize / 8) * 8 : this.info.valueSize
     this.valueBytes = this.perCpu ? this.slotBytes * numPossibleCpus() : this.info.valueSize
+  }
+
+  /** Create a map outside any object (inner maps of a map-in-map, scratch maps). */
+  static create(spec: CreateMapSpec): BpfMap {
+    const name = spec.name ?? ''
+    if (!/^[\w.]{0,15}$/.test(name)) throw new ArgumentError(`map name ${JSON.stringify(name)}: up to 15 of [A-Za-z0-9_.]`)
+    const fd = native().mapCreate(checkUint('map type', spec.type), name, checkUint('key size', spec.keySize),
+      checkUint('value size', spec.valueSize), checkUint('max entries', spec.maxEntries), checkUint('flags', spec.flags ?? 0),
+      spec.innerMap?.fd)
+    return new BpfMap(fd)
   }
 
   static fromId(id: number): BpfMap {

@@ -42,6 +42,8 @@ export interface NativeObject {
 export interface NativeBinding {
   setErrorClass(cls: new (message: string, props: Record<string, unknown>) => Error): void
   NativeObject: new (path: string, opts: { pinRoot?: string }) => NativeObject
+  mapCreate(type: number, name: string, keySize: number, valueSize: number, maxEntries: number, flags: number,
+    innerMapFd?: number): number
   mapInfo(fd: number): NativeMapInfo
   mapLookup(fd: number, key: Buffer, valueSize: number, flags: number): Buffer | null
   mapUpdate(fd: number, key: Buffer, value: Buffer, flags: number): void

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 // Map operations of the binding on the fixture object: every call, every map type, batches.
 import t from 'tap'
-import { BpfObject, BpfMap, numPossibleCpus } from '../../src/bpf'
+import { BpfObject, BpfMap, MapType, numPossibleCpus } from '../../src/bpf'
 import { ArgumentError } from '../../src/errors'
 import { needsRoot, fixture } from '../helpers/root'
 
@@ -111,4 +111,21 @@ t.test('maps by id', needsRoot, async (t) => {
   h.close()
   t.throws(() => h.lookup(u32(1)), ArgumentError, 'a closed map refuses calls')
   t.throws(() => BpfMap.fromId(0x7ffffff0), { name: 'BpfError', code: 'ENOENT' }, 'unknown id: ENOENT')
+})
+
+t.test('maps created outside an object, and map-in-map', needsRoot, async (t) => {
+  const inner = BpfMap.create({ type: MapType.ARRAY, name: 'xvs_t_inner', keySize: 4, valueSize: 4, maxEntries: 8, flags: 1 << 12 })
+  const outer = BpfMap.create({ type: MapType.ARRAY_OF_MAPS, name: 'xvs_t_outer', keySize: 4, valueSize: 4, maxEntries: 2, innerMap: inner })
+  t.teardown(() => { inner.close(); outer.close() })
+  t.equal(outer.typeName, 'array_of_maps', 'outer type')
+  const bigger = BpfMap.create({ type: MapType.ARRAY, name: 'xvs_t_big', keySize: 4, valueSize: 4, maxEntries: 64, flags: 1 << 12 })
+  bigger.update(u32(63), u32(0xfeed))
+  outer.update(u32(1), u32(bigger.fd)) // the value written is an fd; the kernel stores the map
+  t.equal(outer.lookup(u32(1))?.readUInt32LE(), bigger.id, 'reading an outer slot gives the inner map id')
+  bigger.close()
+  const again = BpfMap.fromId(outer.lookup(u32(1))!.readUInt32LE())
+  t.equal(again.lookup(u32(63))?.readUInt32LE(), 0xfeed, 'the inner map lives on while the outer holds it')
+  again.close()
+  t.throws(() => BpfMap.create({ type: MapType.HASH, name: 'bad name!', keySize: 4, valueSize: 4, maxEntries: 1 }), ArgumentError, 'bad map name')
+  t.throws(() => BpfMap.create({ type: MapType.HASH, keySize: 0, valueSize: 4, maxEntries: 1 }), { name: 'BpfError', code: 'EINVAL' }, 'zero key size: EINVAL')
 })

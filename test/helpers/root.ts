@@ -45,4 +45,4 @@ export function tempNetns(t: Tap): TempNetns {
   return { name, veth: 'veth0', peer: 'veth1' }
 }
 
-export const fixture = (name: string): string => path.join(__dirname, '..', '..', 'build', 'fixtures', `${name}.bpf.o`)
+export const fixture = (name: string): string => path.join(__dirname, '..', '..', 'out', 'fixtures', `${name}.bpf.o`)
