@@ -47,7 +47,8 @@ export class CommandError extends XvsError {
   readonly stderr: string
 
   constructor(argv: readonly string[], status: number | null, stderr: string) {
-    super('ECOMMAND', `${argv.join(' ')} failed (exit ${status ?? 'signal'}): ${stderr.trim().split('\n')[0] ?? ''}`)
+    // status null: killed by a signal, timed out, or never started; stderr says which.
+    super('ECOMMAND', `${argv.join(' ')} failed (${status === null ? 'no exit status' : `exit ${status}`}): ${stderr.trim().split('\n')[0] ?? ''}`)
     this.argv = argv
     this.status = status
     this.stderr = stderr

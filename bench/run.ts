@@ -1,0 +1,17 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// make bench: every benchmark, one after another, in one process (needs root).
+import * as binding from './binding.bench'
+
+const suites: Record<string, { run(): void }> = { binding }
+
+function main(): void {
+  if (process.getuid?.() !== 0) {
+    process.stderr.write('make bench: needs root (BPF test runs and namespaces); run as root or with sudo\n')
+    process.exitCode = 1
+    return
+  }
+  const only = process.argv.slice(2)
+  for (const [name, s] of Object.entries(suites)) if (only.length === 0 || only.includes(name)) s.run()
+}
+
+main()
