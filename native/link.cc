@@ -130,7 +130,25 @@ static Napi::Value IfIndexToName(const Napi::CallbackInfo& info) {
   return Napi::String::New(env, buf);
 }
 
+// ifList() -> [{ ifindex, name }] of the calling thread's network namespace (if_nameindex)
+static Napi::Value IfList(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  struct if_nameindex* list = if_nameindex();
+  if (!list) return ThrowBpf(env, errno, "if_nameindex", "");
+  Napi::Array out = Napi::Array::New(env);
+  uint32_t n = 0;
+  for (struct if_nameindex* p = list; p->if_index != 0 && p->if_name; p++) {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("ifindex", p->if_index);
+    o.Set("name", p->if_name);
+    out.Set(n++, o);
+  }
+  if_freenameindex(list);
+  return out;
+}
+
 void InitLink(Napi::Env env, Napi::Object exports) {
+  XVS_EXPORT(exports, "ifList", IfList);
   XVS_EXPORT(exports, "xdpLinkCreate", XdpLinkCreate);
   XVS_EXPORT(exports, "linkUpdate", LinkUpdate);
   XVS_EXPORT(exports, "linkDetach", LinkDetach);

@@ -70,6 +70,7 @@ export interface NativeBinding {
   xdpAttach(ifindex: number, progFd: number, flags: number, oldProgFd?: number): void
   xdpDetach(ifindex: number, flags: number, oldProgFd?: number): void
   xdpQuery(ifindex: number): NativeXdpQuery
+  ifList(): { ifindex: number; name: string }[]
   ifNameToIndex(name: string): number
   ifIndexToName(ifindex: number): string
   btfStruct(path: string, name: string): NativeBtfStruct

@@ -21,6 +21,11 @@ export function ifnameOf(ifindex: number): string {
   return native().ifIndexToName(checkUint('ifindex', ifindex))
 }
 
+/** Every interface of the calling thread's network namespace. */
+export function interfaces(): { ifindex: number; name: string }[] {
+  return native().ifList()
+}
+
 function modeFlag(mode: XdpMode | undefined): number {
   return mode === 'generic' ? XdpFlags.SKB_MODE : mode === 'native' ? XdpFlags.DRV_MODE : 0
 }

@@ -4,7 +4,7 @@ import t from 'tap'
 import path from 'node:path'
 import fs from 'node:fs'
 import { spawnSync } from 'node:child_process'
-import { BpfObject, BpfMap, BpfProgram, BpfError, btfStruct, btfEnum, isBpffs, projectRoot } from '../../src/bpf'
+import { BpfObject, BpfMap, BpfProgram, BpfError, btfStruct, btfEnum, isBpffs, projectRoot, unpin } from '../../src/bpf'
 import { ArgumentError } from '../../src/errors'
 import { needsRoot, fixture, tempBpffs } from '../helpers/root'
 
@@ -115,7 +115,8 @@ t.test('pin in one process, reopen from another', needsRoot, async (t) => {
   const back = BpfMap.fromPin(pin)
   t.same(back.lookup(u32(6)), Buffer.from('1111111111111111', 'hex'), 'this process reads what the child wrote')
   back.close()
-  fs.unlinkSync(pin)
+  t.throws(() => unpin('/tmp/not-a-pin'), ArgumentError, 'unpin refuses paths outside a bpffs')
+  unpin(pin)
   t.throws(() => BpfMap.fromPin(pin), { name: 'BpfError', code: 'ENOENT', hint: /bpffs/ }, 'unpinned: ENOENT with a hint')
 })
 

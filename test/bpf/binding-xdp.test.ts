@@ -3,7 +3,7 @@
 // pin -> detach; the netlink attachment with and without XDP_FLAGS_REPLACE; interface errors.
 import t from 'tap'
 import path from 'node:path'
-import { BpfObject, BpfProgram, XdpLink, xdpAttach, xdpDetach, xdpQuery, withNetns, ifindexOf, ifnameOf } from '../../src/bpf'
+import { BpfObject, BpfProgram, XdpLink, xdpAttach, xdpDetach, xdpQuery, withNetns, ifindexOf, ifnameOf, interfaces } from '../../src/bpf'
 import { ArgumentError } from '../../src/errors'
 import { needsRoot, fixture, tempBpffs, tempNetns, sh } from '../helpers/root'
 
@@ -76,6 +76,7 @@ t.test('netlink attachment: persists without fds, atomic replace, detach', needs
   withNetns(ns.name, () => {
     const ifindex = ifindexOf(ns.veth)
     t.equal(ifnameOf(ifindex), ns.veth, 'ifindex <-> name inside the namespace')
+    t.same(interfaces().map((i) => i.name).sort(), ['lo', 'veth0', 'veth1'], 'interfaces() lists the namespace')
     xdpAttach(ifindex, a, { mode: 'native' })
     t.equal(xdpQuery(ns.veth).progId, a.id, 'attached by ifindex')
     t.throws(() => xdpAttach(ns.veth, b, { mode: 'native' }), { name: 'BpfError', code: 'EBUSY' }, 'a plain attach does not clobber an attached program')
