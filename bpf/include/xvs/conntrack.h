@@ -1,0 +1,192 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Connection table: TCP state as a dr/tun director sees it, timeouts, and
+ * the entry's life. Expiry is shared with userspace: the sweeper deletes
+ * entries past xvs_conn_timeout_s() (same rules), and the packet path
+ * treats such an entry as absent even before the sweeper runs.
+ */
+#ifndef XVS_CONNTRACK_H
+#define XVS_CONNTRACK_H
+
+#include "xvs/abi.h"
+#include "xvs/maps.h"
+#include "xvs/packet.h"
+
+#define XVS_NSEC_PER_SEC 1000000000ULL
+
+/* TCP events, in the order IPVS ranks them (tcp_state_idx): RST wins. */
+enum xvs_tcp_event {
+	XVS_TCP_EV_SYN = 0,
+	XVS_TCP_EV_FIN = 1,
+	XVS_TCP_EV_ACK = 2,
+	XVS_TCP_EV_RST = 3,
+	XVS_TCP_EV_MAX = 4,
+};
+
+#define sNO XVS_CONN_S_NONE
+#define sES XVS_CONN_S_ESTABLISHED
+#define sSS XVS_CONN_S_SYN_SENT
+#define sSR XVS_CONN_S_SYN_RECV
+#define sFW XVS_CONN_S_FIN_WAIT
+#define sTW XVS_CONN_S_TIME_WAIT
+#define sCL XVS_CONN_S_CLOSE
+#define sCW XVS_CONN_S_CLOSE_WAIT
+#define sLA XVS_CONN_S_LAST_ACK
+#define sLI XVS_CONN_S_LISTEN
+#define sSA XVS_CONN_S_SYNACK
+
+/*
+ * IPVS's "INPUT-ONLY" TCP table (ip_vs_proto_tcp.c), used for connections
+ * whose replies bypass the director (dr, tun): only client packets drive it.
+ */
+static const __u8 xvs_tcp_input_only[XVS_TCP_EV_MAX][XVS_CONN_S_TCP_MAX] = {
+	/*	   sNO, sES, sSS, sSR, sFW, sTW, sCL, sCW, sLA, sLI, sSA */
+	/* syn */ { sSR, sES, sES, sSR, sSR, sSR, sSR, sSR, sSR, sSR, sSR },
+	/* fin */ { sCL, sFW, sSS, sTW, sFW, sTW, sCL, sCW, sLA, sLI, sTW },
+	/* ack */ { sES, sES, sSS, sES, sFW, sTW, sCL, sCW, sCL, sLI, sES },
+	/* rst */ { sCL, sCL, sCL, sSR, sCL, sCL, sCL, sCL, sLA, sLI, sCL },
+};
+
+#undef sNO
+#undef sES
+#undef sSS
+#undef sSR
+#undef sFW
+#undef sTW
+#undef sCL
+#undef sCW
+#undef sLA
+#undef sLI
+#undef sSA
+
+static __always_inline int xvs_tcp_event(__u8 flags)
+{
+	if (flags & XVS_TCP_RST)
+		return XVS_TCP_EV_RST;
+	if (flags & XVS_TCP_SYN)
+		return XVS_TCP_EV_SYN;
+	if (flags & XVS_TCP_FIN)
+		return XVS_TCP_EV_FIN;
+	if (flags & XVS_TCP_ACK)
+		return XVS_TCP_EV_ACK;
+	return -1;
+}
+
+static __always_inline __u8 xvs_tcp_next_state(__u8 state, __u8 flags)
+{
+	int ev = xvs_tcp_event(flags);
+
+	if (ev < 0 || ev >= XVS_TCP_EV_MAX)
+		return state;
+	if (state >= XVS_CONN_S_TCP_MAX)
+		state = XVS_CONN_S_NONE;
+	return xvs_tcp_input_only[ev][state];
+}
+
+/* A SYN may open a connection (IPVS: syn && !rst; SYN+ACK too, for active FTP). */
+static __always_inline int xvs_tcp_may_open(__u8 flags)
+{
+	return (flags & XVS_TCP_SYN) && !(flags & XVS_TCP_RST);
+}
+
+/* A new connection's first SYN (not a SYN+ACK). */
+static __always_inline int xvs_tcp_is_initial_syn(__u8 flags)
+{
+	return (flags & (XVS_TCP_SYN | XVS_TCP_ACK | XVS_TCP_RST)) == XVS_TCP_SYN;
+}
+
+/* Seconds a connection in this state lives without packets (ipvsadm --set). */
+static __always_inline __u32 xvs_conn_timeout_s(__u8 proto, __u8 state,
+						const struct xvs_settings *set)
+{
+	if (proto != IPPROTO_TCP)
+		return set->udp_timeout_s ?: XVS_TIMEOUT_UDP_S;
+	switch (state) {
+	case XVS_CONN_S_ESTABLISHED:
+		return set->tcp_timeout_s ?: XVS_TIMEOUT_TCP_S;
+	case XVS_CONN_S_FIN_WAIT:
+		return set->tcp_fin_timeout_s ?: XVS_TIMEOUT_TCP_FIN_S;
+	case XVS_CONN_S_SYN_SENT:
+		return XVS_TIMEOUT_SYN_SENT_S;
+	case XVS_CONN_S_SYN_RECV:
+		return XVS_TIMEOUT_SYN_RECV_S;
+	case XVS_CONN_S_TIME_WAIT:
+		return XVS_TIMEOUT_TIME_WAIT_S;
+	case XVS_CONN_S_CLOSE:
+		return XVS_TIMEOUT_CLOSE_S;
+	case XVS_CONN_S_CLOSE_WAIT:
+		return XVS_TIMEOUT_CLOSE_WAIT_S;
+	case XVS_CONN_S_LAST_ACK:
+		return XVS_TIMEOUT_LAST_ACK_S;
+	case XVS_CONN_S_LISTEN:
+		return XVS_TIMEOUT_LISTEN_S;
+	case XVS_CONN_S_SYNACK:
+		return XVS_TIMEOUT_SYNACK_S;
+	}
+	return XVS_TIMEOUT_NONE_S;
+}
+
+static __always_inline int xvs_conn_expired(const struct xvs_conn *conn, __u8 proto,
+					    const struct xvs_settings *set, __u64 now)
+{
+	__u64 timeout = (__u64)xvs_conn_timeout_s(proto, conn->state, set) * XVS_NSEC_PER_SEC;
+
+	return now - conn->last_seen_ns > timeout;
+}
+
+/*
+ * A hit: advance the TCP state, refresh last_seen. The entry is written
+ * only when the state changes or last_seen is XVS_CONN_TOUCH_NS old, so a
+ * busy flow does not dirty its cache line on every packet.
+ */
+static __always_inline void xvs_conn_touch(struct xvs_conn *conn, const struct xvs_pkt *pkt,
+					   __u64 now)
+{
+	__u8 state = conn->state;
+
+	if (pkt->key.proto == IPPROTO_TCP)
+		state = xvs_tcp_next_state(state, pkt->tcp_flags);
+	if (state != conn->state) {
+		conn->state = state;
+		conn->last_seen_ns = now;
+	} else if (now - conn->last_seen_ns >= XVS_CONN_TOUCH_NS) {
+		conn->last_seen_ns = now;
+	}
+}
+
+/*
+ * Insert a new entry. If another CPU inserted the same flow first (a SYN
+ * retransmitted onto another queue), its choice wins: returns the real id
+ * to use.
+ */
+static __always_inline __u32 xvs_conn_create(const struct xvs_pkt *pkt, __u32 service_id,
+					     __u32 real_id, __u64 now)
+{
+	struct xvs_conn conn = {
+		.last_seen_ns = now,
+		.created_ns = now,
+		.real_id = real_id,
+		.service_id = service_id,
+	};
+	struct xvs_conn *other;
+
+	if (pkt->key.proto == IPPROTO_TCP) {
+		conn.state = xvs_tcp_next_state(XVS_CONN_S_NONE, pkt->tcp_flags);
+		if (!xvs_tcp_may_open(pkt->tcp_flags))
+			conn.flags |= XVS_CONN_F_SLOPPY;
+	} else {
+		conn.state = XVS_CONN_S_UDP;
+	}
+
+	if (!bpf_map_update_elem(&xvs_conns, &pkt->key, &conn, BPF_NOEXIST)) {
+		xvs_count(XVS_STAT_CONN_NEW);
+		return real_id;
+	}
+	other = bpf_map_lookup_elem(&xvs_conns, &pkt->key);
+	if (other && other->service_id == service_id && other->real_id != XVS_REAL_NONE)
+		return other->real_id;
+	xvs_count(XVS_STAT_CONN_INSERT_FAILED);
+	return real_id;
+}
+
+#endif /* XVS_CONNTRACK_H */

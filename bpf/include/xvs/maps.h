@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The director's maps. Keys and values are the abi.h structs; names stay
+ * within the kernel's 15 characters (BPF_OBJ_NAME_LEN) so that userspace
+ * finding maps by id (bpf_map_info.name) sees the same names as libbpf.
+ */
+#ifndef XVS_MAPS_H
+#define XVS_MAPS_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "xvs/abi.h"
+
+/* Runtime settings: one entry, key 0. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct xvs_settings);
+} xvs_settings SEC(".maps");
+
+/*
+ * Virtual services. No preallocation: a preallocated hash recycles the
+ * replaced element at once, so a CPU still reading the old value could see
+ * it rewritten by the next update; without it, old values are freed after
+ * an RCU grace period and a table flip is seen whole.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, XVS_MAX_SERVICES);
+	__type(key, struct xvs_service_key);
+	__type(value, struct xvs_service);
+} xvs_services SEC(".maps");
+
+/* Real servers by real id (0 unused). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XVS_MAX_REALS);
+	__type(key, __u32);
+	__type(value, struct xvs_real);
+} xvs_reals SEC(".maps");
+
+/*
+ * Scheduler tables: slot XVS_SVC_TABLE_SLOT(service id, half) holds an
+ * array of real ids. BPF_F_INNER_MAP lets each inner table have its own
+ * size (a maglev prime, a wrr sequence length); this definition is only the
+ * template userspace's tables must match (type, key/value size, flags).
+ */
+struct xvs_svc_table {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_INNER_MAP);
+	__uint(max_entries, XVS_MH_DEFAULT_SIZE);
+	__type(key, __u32);
+	__type(value, __u32);
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, XVS_MAX_SERVICES * 2);
+	__type(key, __u32);
+	__array(values, struct xvs_svc_table);
+} xvs_svc_tables SEC(".maps");
+
+/* rr/wrr: per CPU, per service id, the table slot to try next. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XVS_MAX_SERVICES);
+	__type(key, __u32);
+	__type(value, __u32);
+} xvs_rr_cursor SEC(".maps");
+
+/* Connections; userspace sizes it (bpf_map__set_max_entries) before load. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, XVS_CONNS_DEFAULT);
+	__type(key, struct xvs_conn_key);
+	__type(value, struct xvs_conn);
+} xvs_conns SEC(".maps");
+
+/* Per-service and per-real-server traffic, per CPU. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XVS_MAX_SERVICES);
+	__type(key, __u32);
+	__type(value, struct xvs_stats);
+} xvs_svc_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XVS_MAX_REALS);
+	__type(key, __u32);
+	__type(value, struct xvs_stats);
+} xvs_real_stats SEC(".maps");
+
+/* Global counters indexed by enum xvs_stat. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XVS_STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} xvs_counters SEC(".maps");
+
+/*
+ * Egress interfaces for redirect, key and value the ifindex. A devmap
+ * bulks transmits per NAPI poll; an egress ifindex missing here falls back
+ * to bpf_redirect(). Write it from inside the director's netns (TESTBED).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_DEVMAP_HASH);
+	__uint(max_entries, XVS_TX_PORTS_MAX);
+	__type(key, __u32);
+	__type(value, __u32);
+} xvs_tx_ports SEC(".maps");
+
+#endif /* XVS_MAPS_H */

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Director settings. Load-time choices are const volatile globals in
+ * .rodata, set by the loader before load (libbpf-bootstrap style) and
+ * frozen after; everything an operator may change while traffic flows is in
+ * the xvs_settings map (struct xvs_settings, abi.h).
+ */
+#ifndef XVS_SETTINGS_H
+#define XVS_SETTINGS_H
+
+#include "xvs/abi.h"
+#include "xvs/maps.h"
+
+/* Read-only for the loader: the ABI the object was built with. */
+const volatile __u32 xvs_abi_version = XVS_ABI_VERSION;
+
+/*
+ * 1: redirect through xvs_tx_ports when the egress interface is in it
+ * (bulked), else bpf_redirect(); 0: always bpf_redirect(). XDP_TX is used
+ * whenever the egress interface is the ingress one, whatever this says.
+ */
+const volatile __u8 xvs_cfg_tx_via_devmap = 1;
+
+static __always_inline const struct xvs_settings *xvs_settings_get(void)
+{
+	__u32 key = 0;
+
+	return bpf_map_lookup_elem(&xvs_settings, &key);
+}
+
+static __always_inline __u16 xvs_real_mtu(const struct xvs_settings *set, __u16 real_mtu)
+{
+	if (real_mtu)
+		return real_mtu;
+	if (set->default_mtu)
+		return set->default_mtu;
+	return XVS_DEFAULT_MTU;
+}
+
+#endif /* XVS_SETTINGS_H */

@@ -1,0 +1,186 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * xvs director: the XDP packet path (DESIGN.md, "The data plane").
+ *
+ *   parse -> ICMP error? follow its connection
+ *         -> service lookup: (VIP, proto, port), then (VIP, proto, 0)
+ *         -> not a service: XDP_PASS, untouched
+ *         -> connection lookup: a hit keeps its real server
+ *         -> miss: schedule (TCP only on a SYN), create the entry
+ *         -> forward (dr, tun; nat/fullnat later) -> count
+ */
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+#include "xvs/abi.h"
+#include "xvs/maps.h"
+#include "xvs/settings.h"
+#include "xvs/stats.h"
+#include "xvs/packet.h"
+#include "xvs/conntrack.h"
+#include "xvs/sched.h"
+#include "xvs/forward.h"
+
+/* Puts the ABI enums into this object's BTF for userspace; never read. */
+const volatile struct xvs_abi_enums xvs_abi_enums;
+
+/* Forwarded packets count for their service and real server; replies don't. */
+static __always_inline int xvs_account(int action, __u32 service_id, __u32 real_id,
+				       const struct xvs_pkt *pkt, int new_conn)
+{
+	if (action & XVS_ACT_REPLIED)
+		return action & ~XVS_ACT_REPLIED;
+	if (action != XDP_TX && action != XDP_REDIRECT)
+		return action;
+	xvs_stats_in(&xvs_svc_stats, service_id, pkt->l3_len, new_conn);
+	xvs_stats_in(&xvs_real_stats, real_id, pkt->l3_len, new_conn);
+	if (pkt->ip_options)
+		xvs_count(pkt->key.family == XVS_AF_INET ? XVS_STAT_IPV4_OPTIONS
+							 : XVS_STAT_IPV6_EXT_SKIPPED);
+	return action;
+}
+
+/*
+ * An ICMP error whose quoted packet is a reply of one of our connections
+ * goes to that connection's real server (ip_vs_in_icmp): the server's
+ * stack is the one that must learn about it. It neither creates nor
+ * refreshes the entry.
+ */
+static __always_inline int xvs_handle_icmp_error(struct xdp_md *ctx, struct xvs_pkt *pkt)
+{
+	struct xvs_real *real;
+	struct xvs_conn *conn;
+	__u32 real_id, service_id;
+	int action;
+
+	conn = bpf_map_lookup_elem(&xvs_conns, &pkt->key);
+	if (!conn)
+		return xvs_verdict(XVS_STAT_PASS_ICMP_NO_CONN, XDP_PASS);
+	real_id = conn->real_id;
+	service_id = conn->service_id;
+	real = xvs_real_get(real_id);
+	if (!real || !xvs_real_alive(real, service_id))
+		return xvs_verdict(XVS_STAT_DROP_REAL_UNAVAILABLE, XDP_DROP);
+
+	action = xvs_forward(ctx, real, pkt);
+	if (action == XDP_TX || action == XDP_REDIRECT)
+		xvs_count(XVS_STAT_ICMP_FORWARDED);
+	return xvs_account(action, service_id, real_id, pkt, 0);
+}
+
+static __always_inline struct xvs_service *xvs_service_lookup(const struct xvs_conn_key *flow)
+{
+	struct xvs_service_key key = {
+		.addr = flow->vaddr,
+		.port = flow->vport,
+		.proto = flow->proto,
+		.family = flow->family,
+	};
+	struct xvs_service *svc;
+
+	svc = bpf_map_lookup_elem(&xvs_services, &key);
+	if (svc)
+		return svc;
+	key.port = 0;
+	/* later, on a miss: service groups (several VIP/proto/port ranges, one service) */
+	return bpf_map_lookup_elem(&xvs_services, &key);
+}
+
+static __always_inline int xvs_handle_flow(struct xdp_md *ctx, struct xvs_pkt *pkt)
+{
+	const struct xvs_settings *set;
+	struct xvs_service *found;
+	struct xvs_service svc;
+	struct xvs_conn *conn = NULL;
+	struct xvs_real *real = NULL;
+	__u32 real_id = XVS_REAL_NONE;
+	int one_packet, is_tcp, sched;
+	int new_conn = 0;
+	__u64 now;
+
+	found = xvs_service_lookup(&pkt->key);
+	if (!found)
+		/* later: nat/fullnat replies from RIP:rport are looked up here */
+		return xvs_verdict(XVS_STAT_PASS_NOT_SERVICE, XDP_PASS);
+	/* one consistent copy: userspace may replace the entry (a table flip) meanwhile */
+	svc = *found;
+
+	set = xvs_settings_get();
+	if (!set)
+		return XDP_ABORTED;
+	now = bpf_ktime_get_ns();
+	is_tcp = pkt->key.proto == IPPROTO_TCP;
+	one_packet = !is_tcp && (svc.flags & XVS_SVC_F_ONE_PACKET);
+
+	if (!one_packet)
+		conn = bpf_map_lookup_elem(&xvs_conns, &pkt->key);
+	if (conn) {
+		if (conn->service_id != svc.id ||
+		    xvs_conn_expired(conn, pkt->key.proto, set, now)) {
+			/* a stale entry, whatever the sweeper has not removed yet */
+			bpf_map_delete_elem(&xvs_conns, &pkt->key);
+			xvs_count(XVS_STAT_CONN_EXPIRED);
+		} else if (is_tcp && xvs_tcp_is_initial_syn(pkt->tcp_flags) &&
+			   (conn->state == XVS_CONN_S_TIME_WAIT ||
+			    conn->state == XVS_CONN_S_CLOSE)) {
+			/* a new connection reusing the ports of a closed one: schedule it afresh */
+			bpf_map_delete_elem(&xvs_conns, &pkt->key);
+			xvs_count(XVS_STAT_CONN_REUSED);
+		} else {
+			real = xvs_real_get(conn->real_id);
+			if (real && xvs_real_alive(real, svc.id)) {
+				real_id = conn->real_id;
+				xvs_conn_touch(conn, pkt, now);
+			} else if (set->expire_nodest_conn) {
+				bpf_map_delete_elem(&xvs_conns, &pkt->key);
+				xvs_count(XVS_STAT_CONN_NODEST_EXPIRED);
+			} else {
+				return xvs_verdict(XVS_STAT_DROP_REAL_UNAVAILABLE, XDP_DROP);
+			}
+		}
+	}
+
+	if (real_id == XVS_REAL_NONE) {
+		/*
+		 * IPVS opens TCP connections only on a SYN: anything else
+		 * without an entry goes to the stack, which (holding the VIP)
+		 * resets it. sloppy_tcp schedules it anyway, for directors
+		 * that take over flows (mh scale-out, failover).
+		 */
+		if (is_tcp && !xvs_tcp_may_open(pkt->tcp_flags) &&
+		    (!set->sloppy_tcp || (pkt->tcp_flags & XVS_TCP_RST)))
+			return xvs_verdict(XVS_STAT_PASS_TCP_NOT_SYN, XDP_PASS);
+		/* later: persistence templates (svc.flags & XVS_SVC_F_PERSISTENT) */
+		sched = xvs_schedule(&svc, &pkt->key);
+		if (sched <= 0)
+			return xvs_verdict(sched ? -sched : XVS_STAT_DROP_NO_BACKEND, XDP_DROP);
+		real_id = sched;
+		if (one_packet)
+			xvs_count(XVS_STAT_ONE_PACKET);
+		else
+			real_id = xvs_conn_create(pkt, svc.id, real_id, now);
+		real = xvs_real_get(real_id);
+		new_conn = 1;
+	}
+	if (!real)
+		return xvs_verdict(XVS_STAT_DROP_BAD_REAL, XDP_DROP);
+
+	return xvs_account(xvs_forward(ctx, real, pkt), svc.id, real_id, pkt, new_conn);
+}
+
+SEC("xdp")
+int xvs_director(struct xdp_md *ctx)
+{
+	struct xvs_pkt pkt = {};
+	int ret;
+
+	xvs_count(XVS_STAT_RX);
+	ret = xvs_parse_packet(ctx, &pkt);
+	if (ret == XVS_PKT_ICMP_ERROR)
+		return xvs_handle_icmp_error(ctx, &pkt);
+	if (ret == XVS_PKT_FLOW)
+		return xvs_handle_flow(ctx, &pkt);
+	return ret;
+}
+
+char LICENSE[] SEC("license") = "GPL";
