@@ -35,7 +35,7 @@ struct {
 } xvs_decap_ctrs SEC(".maps");
 
 /* Read-only for the loader: the ABI the object was built with. */
-const volatile __u32 xvs_abi_version = XVS_ABI_VERSION;
+const volatile __u32 xvs_abi_version SEC(".rodata.abi") = XVS_ABI_VERSION;
 
 /* Puts the ABI enums into this object's BTF for userspace; never read. */
 const volatile struct xvs_abi_enums xvs_abi_enums;

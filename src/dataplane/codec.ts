@@ -13,7 +13,7 @@ export type FieldType =
   | { kind: 'scalar'; t: Scalar }
   | { kind: 'bytes'; size: number }
   | { kind: 'mac' }
-  | { kind: 'addr'; familyField: string }
+  | { kind: 'addr'; familyField: string | number }
   | { kind: 'pad'; size: number }
 
 const SIZES: Record<Scalar, number> = { u8: 1, u16: 2, u32: 4, u64: 8, be16: 2, be32: 4 }
@@ -29,8 +29,11 @@ export const be32: FieldType = { kind: 'scalar', t: 'be32' }
 export const bytes = (size: number): FieldType => ({ kind: 'bytes', size })
 /** Six bytes, as "aa:bb:cc:dd:ee:ff". */
 export const mac: FieldType = { kind: 'mac' }
-/** union xvs_addr (16 bytes): IPv4 in the first 4 bytes, or IPv6; as a string, read with the family field. */
-export const addr = (familyField: string): FieldType => ({ kind: 'addr', familyField })
+/**
+ * union xvs_addr (16 bytes): IPv4 in the first 4 bytes, or IPv6; as a string. `family` names the
+ * sibling field holding the family, or is the fixed family (AF_INET / AF_INET6) of the field.
+ */
+export const addr = (family: string | number): FieldType => ({ kind: 'addr', familyField: family })
 export const pad = (size: number): FieldType => ({ kind: 'pad', size })
 
 export const AF_INET = 2
@@ -151,9 +154,11 @@ export class StructCodec<T extends object> {
         case 'addr': {
           if (x === '') break
           const a = encodeAddr(String(x))
+          if (typeof t.familyField === 'number' && a.family !== t.familyField)
+            throw new ArgumentError(`${this.cName}.${f.name}: ${String(x)} is not an ${t.familyField === AF_INET ? 'IPv4' : 'IPv6'} address`)
           a.bytes.copy(b, o)
           // Fill in the family field when the caller left it out.
-          if (rec[t.familyField] === undefined) {
+          if (typeof t.familyField === 'string' && rec[t.familyField] === undefined) {
             const ff = this.fields.find((g) => g.name === t.familyField)
             if (ff) b.writeUInt8(a.family, base + ff.offset)
           }
@@ -182,8 +187,11 @@ export class StructCodec<T extends object> {
       }
     }
     for (const f of addrs) {
-      const t = f.type as { kind: 'addr'; familyField: string }
-      out[f.name] = decodeAddr(b.subarray(base + f.offset, base + f.offset + 16), Number(out[t.familyField] ?? 0))
+      const t = f.type as { kind: 'addr'; familyField: string | number }
+      const family = typeof t.familyField === 'number' ? t.familyField : Number(out[t.familyField] ?? 0)
+      const raw = b.subarray(base + f.offset, base + f.offset + 16)
+      // An all-zero fixed-family address means "unset" (the ABI's zero defaults).
+      out[f.name] = typeof t.familyField === 'number' && raw.every((x) => x === 0) ? '' : decodeAddr(raw, family)
     }
     return out as T
   }

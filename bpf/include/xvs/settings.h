@@ -11,8 +11,13 @@
 #include "xvs/abi.h"
 #include "xvs/maps.h"
 
-/* Read-only for the loader: the ABI the object was built with. */
-const volatile __u32 xvs_abi_version = XVS_ABI_VERSION;
+/*
+ * The ABI the object was built with, alone in its own section: libbpf makes
+ * it a 4-byte map of its own ("xvs.rodata.abi"), so a later loader that
+ * finds a running program by id reads the version at offset 0 without
+ * needing that program's BTF.
+ */
+const volatile __u32 xvs_abi_version SEC(".rodata.abi") = XVS_ABI_VERSION;
 
 /*
  * 1: redirect through xvs_tx_ports when the egress interface is in it

@@ -1,0 +1,147 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// TypeScript side of bpf/include/xvs/abi.h: codecs for every map key and value, named by their C
+// fields, and the enum values userspace writes. test/bpf/abi.test.ts and the loader compare all of
+// it with the BTF of the built object, so a drift fails loudly instead of corrupting maps.
+import path from 'node:path'
+import { projectRoot, btfEnum } from '../bpf'
+import { addr, be16, bytes, defineStruct, mac, pad, u8, u16, u32, u64, AF_INET, AF_INET6, type StructCodec } from './codec'
+
+/** Must equal XVS_ABI_VERSION; the loader refuses maps of another version. */
+export const ABI_VERSION = 1
+
+export const objectPath = (name = 'xvs'): string => path.join(projectRoot(), 'out', 'bpf', `${name}.bpf.o`)
+
+export const Family = { INET: 2, INET6: 10 } as const
+export const Proto = { TCP: 6, UDP: 17 } as const
+
+export const Sched = {
+  NONE: 0, RR: 1, WRR: 2, LC: 3, WLC: 4, SED: 5, NQ: 6, LBLC: 7, LBLCR: 8, DH: 9, SH: 10, MH: 11, FO: 12, OVF: 13, TWOS: 14,
+} as const
+export type SchedName = Lowercase<Exclude<keyof typeof Sched, 'NONE'>>
+
+export const FwdMethod = { DR: 0, TUN: 1, NAT: 2, FULLNAT: 3 } as const
+export type FwdMethodName = Lowercase<keyof typeof FwdMethod>
+
+export const ServiceFlags = { SCHED_FALLBACK: 1, HASH_SRC_ADDR: 2, HASH_SRC_PORT: 4, ONE_PACKET: 8, PERSISTENT: 16 } as const
+export const RealFlags = { QUIESCED: 1, REMOVED: 2, DOWN: 4 } as const
+export const ConnFlags = { SLOPPY: 1, TEMPLATE: 2 } as const
+
+export const ConnState = {
+  NONE: 0, ESTABLISHED: 1, SYN_SENT: 2, SYN_RECV: 3, FIN_WAIT: 4, TIME_WAIT: 5, CLOSE: 6, CLOSE_WAIT: 7,
+  LAST_ACK: 8, LISTEN: 9, SYNACK: 10, TCP_MAX: 11, UDP: 16,
+} as const
+
+export const Limits = {
+  MAX_SERVICES: 1024, MAX_REALS: 4096, CONNS_DEFAULT: 262144, TX_PORTS_MAX: 64, DECAP_ADDRS_MAX: 64,
+  REAL_NONE: 0, SVC_TABLE_MAP_FLAGS: 1 << 12, MH_DEFAULT_SIZE: 16381, MH_MAX_SIZE: 131071, SH_TABLE_SIZE: 256,
+} as const
+
+export const Timeouts = {
+  TCP_S: 900, TCP_FIN_S: 120, UDP_S: 300, NONE_S: 2, SYN_SENT_S: 120, SYN_RECV_S: 60, TIME_WAIT_S: 120, CLOSE_S: 10,
+  CLOSE_WAIT_S: 60, LAST_ACK_S: 30, LISTEN_S: 120, SYNACK_S: 120,
+} as const
+
+/** Slot of a service's table half in xvs_svc_tables (XVS_SVC_TABLE_SLOT). */
+export const svcTableSlot = (serviceId: number, half: number): number => serviceId * 2 + (half & 1)
+
+export interface ServiceKey { addr: string; port: number; proto: number; family: number }
+export const ServiceKey = defineStruct<ServiceKey>('xvs_service_key', [
+  ['addr', addr('family')], ['port', be16], ['proto', u8], ['family', u8],
+])
+
+export interface Service {
+  id: number; flags: number; sched: number; active_table: number; table_size: number; num_reals: number
+  persist_timeout_s: number; persist_mask: Buffer
+}
+// persist_mask has the VIP's family, which lives in the key: raw bytes here, decodeAddr when shown.
+export const Service = defineStruct<Service>('xvs_service', [
+  ['id', u32], ['flags', u32], ['sched', u8], ['active_table', u8], ['pad0', pad(2)], ['table_size', u32],
+  ['num_reals', u32], ['persist_timeout_s', u32], ['persist_mask', bytes(16)],
+])
+
+export interface Real {
+  addr: string; tun_src: string; port: number; family: number; method: number; weight: number; flags: number
+  service_id: number; ifindex: number; mtu: number; dst_mac: string; src_mac: string
+}
+export const Real = defineStruct<Real>('xvs_real', [
+  ['addr', addr('family')], ['tun_src', addr('family')], ['port', be16], ['family', u8], ['method', u8], ['weight', u32],
+  ['flags', u32], ['service_id', u32], ['ifindex', u32], ['mtu', u16], ['dst_mac', mac], ['src_mac', mac], ['pad0', pad(2)],
+])
+
+export interface ConnKey { caddr: string; vaddr: string; cport: number; vport: number; proto: number; family: number }
+export const ConnKey = defineStruct<ConnKey>('xvs_conn_key', [
+  ['caddr', addr('family')], ['vaddr', addr('family')], ['cport', be16], ['vport', be16], ['proto', u8], ['family', u8],
+  ['pad0', pad(2)],
+])
+
+export interface Conn { last_seen_ns: bigint; created_ns: bigint; real_id: number; service_id: number; state: number; flags: number }
+export const Conn = defineStruct<Conn>('xvs_conn', [
+  ['last_seen_ns', u64], ['created_ns', u64], ['real_id', u32], ['service_id', u32], ['state', u8], ['flags', u8],
+  ['pad0', pad(6)],
+])
+
+export interface Stats { conns: bigint; packets_in: bigint; bytes_in: bigint; packets_out: bigint; bytes_out: bigint }
+export const Stats = defineStruct<Stats>('xvs_stats', [
+  ['conns', u64], ['packets_in', u64], ['bytes_in', u64], ['packets_out', u64], ['bytes_out', u64],
+])
+
+export interface Settings {
+  tcp_timeout_s: number; tcp_fin_timeout_s: number; udp_timeout_s: number; hash_seed: number
+  expire_nodest_conn: number; sloppy_tcp: number; tun_ttl: number; default_mtu: number
+  tun_src_v4: string; tun_src_v6: string
+}
+export const Settings = defineStruct<Settings>('xvs_settings', [
+  ['tcp_timeout_s', u32], ['tcp_fin_timeout_s', u32], ['udp_timeout_s', u32], ['hash_seed', u32],
+  ['expire_nodest_conn', u8], ['sloppy_tcp', u8], ['tun_ttl', u8], ['pad0', pad(1)], ['default_mtu', u16], ['pad1', pad(2)],
+  ['tun_src_v4', addr(AF_INET)], ['tun_src_v6', addr(AF_INET6)],
+])
+
+export interface DecapKey { addr: string; family: number }
+export const DecapKey = defineStruct<DecapKey>('xvs_decap_key', [['addr', addr('family')], ['family', u8], ['pad0', pad(3)]])
+
+/** The struct codecs of each object, for the BTF check. */
+export const DIRECTOR_STRUCTS: readonly StructCodec<object>[] = [ServiceKey, Service, Real, ConnKey, Conn, Stats, Settings]
+export const DECAP_STRUCTS: readonly StructCodec<object>[] = [DecapKey]
+
+/** Every enum mirrored here, with the C enum it must equal, for the BTF check. */
+export const ALL_ENUMS: ReadonlyArray<readonly [string, string, Readonly<Record<string, number>>]> = [
+  ['xvs_family', 'XVS_AF_', Family],
+  ['xvs_sched', 'XVS_SCHED_', Sched],
+  ['xvs_fwd_method', 'XVS_FWD_', FwdMethod],
+  ['xvs_service_flags', 'XVS_SVC_F_', ServiceFlags],
+  ['xvs_real_flags', 'XVS_REAL_F_', RealFlags],
+  ['xvs_conn_flags', 'XVS_CONN_F_', ConnFlags],
+  ['xvs_conn_state', 'XVS_CONN_S_', ConnState],
+  ['xvs_limits', 'XVS_', Limits],
+  ['xvs_timeouts', 'XVS_TIMEOUT_', Timeouts],
+]
+
+/**
+ * Differences between this file and the object's BTF: struct layouts and enum values. Empty when
+ * they agree. The loader refuses to write maps when it is not.
+ */
+export function abiDiff(obj = objectPath(), structs: readonly StructCodec<object>[] = DIRECTOR_STRUCTS): string[] {
+  const out: string[] = []
+  for (const s of structs) out.push(...s.diffAgainstBtf(obj))
+  for (const [cName, prefix, values] of ALL_ENUMS) {
+    const btf = btfEnum(obj, cName)
+    for (const [k, v] of Object.entries(values)) {
+      const name = prefix + k
+      if (!(name in btf)) out.push(`enum ${cName}: ${name} missing in BTF`)
+      else if (btf[name] !== v) out.push(`enum ${cName}: ${name} = ${v} here, ${btf[name]} in BTF`)
+    }
+  }
+  return out
+}
+
+let statNames: string[] | undefined
+
+/** Names of the global counters (enum xvs_stat) from the object's BTF, lowercased without prefix. */
+export function statCounterNames(obj = objectPath()): string[] {
+  if (statNames) return statNames
+  const e = btfEnum(obj, 'xvs_stat')
+  const names: string[] = []
+  for (const [k, v] of Object.entries(e)) if (k !== 'XVS_STAT_MAX') names[v] = k.replace(/^XVS_STAT_/, '').toLowerCase()
+  statNames = names
+  return names
+}
