@@ -4,6 +4,7 @@
 // resolve interface names and write devmaps inside a lab or a director namespace.
 #include <fcntl.h>
 #include <sched.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -31,7 +32,28 @@ static Napi::Value NetnsSet(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+#ifndef SO_NETNS_COOKIE
+#define SO_NETNS_COOKIE 71
+#endif
+
+// netnsCookie() -> the calling thread's network namespace cookie as a decimal string: unique for
+// the boot, never reused (unlike nsfs inode numbers, which a later namespace may get again).
+static Napi::Value NetnsCookie(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return ThrowBpf(env, errno, "socket", "netns cookie");
+  uint64_t cookie = 0;
+  socklen_t len = sizeof(cookie);
+  int err = getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &len);
+  int saved = errno;
+  close(fd);
+  if (err) return ThrowBpf(env, saved, "getsockopt(SO_NETNS_COOKIE)", "");
+  return Napi::String::New(env, std::to_string(cookie));
+}
+
 void InitNetns(Napi::Env env, Napi::Object exports) {
+  XVS_EXPORT(exports, "netnsCookie", NetnsCookie);
   XVS_EXPORT(exports, "netnsOpen", NetnsOpen);
   XVS_EXPORT(exports, "netnsSet", NetnsSet);
 }

@@ -7,7 +7,7 @@ export { BpfMap, numPossibleCpus, type MapEntry, type CreateMapSpec } from './ma
 export { BpfProgram, type TestRunOptions, type TestRunResult } from './prog'
 export { XdpLink, xdpAttach, xdpDetach, xdpQuery, ifindexOf, ifnameOf, interfaces, type XdpMode, type XdpQueryResult, type Iface } from './xdp'
 export { btfStruct, btfEnum, type BtfStruct } from './btf'
-export { withNetns } from './netns'
+export { withNetns, netnsCookie } from './netns'
 export { MapType, XdpAction, XdpFlags, mapTypeName, xdpActionName, type UpdateMode } from './constants'
 export { native, projectRoot } from './native'
 

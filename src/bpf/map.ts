@@ -159,6 +159,14 @@ export class BpfMap extends FdHolder {
     return native().mapUpdateBatch(this.fd, keys, values, entries.length, updateFlag(mode))
   }
 
+  /** Batch update from keys and values already laid out back to back (count × keySize, count × valueBytes). */
+  updateBatchRaw(keys: Buffer, values: Buffer, count: number, mode: UpdateMode = 'any'): number {
+    checkUint('count', count)
+    checkBuffer('keys', keys, count * this.keySize)
+    checkBuffer('values', values, count * this.valueBytes)
+    return count === 0 ? 0 : native().mapUpdateBatch(this.fd, keys, values, count, updateFlag(mode))
+  }
+
   /** Delete many keys with BPF_MAP_DELETE_BATCH; returns the number deleted (stops at a missing key). */
   deleteBatch(keys: readonly Buffer[]): number {
     if (keys.length === 0) return 0

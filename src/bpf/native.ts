@@ -76,6 +76,7 @@ export interface NativeBinding {
   btfStruct(path: string, name: string): NativeBtfStruct
   btfEnum(path: string, name: string): Record<string, number>
   netnsOpen(path: string): number
+  netnsCookie(): string
   netnsSet(fd: number): void
 }
 

@@ -27,3 +27,8 @@ export function withNetns<T>(name: string, fn: () => T): T {
     if (home >= 0) n.closeFd(home)
   }
 }
+
+/** The calling thread's network namespace cookie: unique for the boot, never reused. */
+export function netnsCookie(): string {
+  return native().netnsCookie()
+}

@@ -25,8 +25,7 @@ export function installTable(svcTables: BpfMap, serviceId: number, half: number,
       const id = realIds[i]!
       values.writeUInt32LE(id < 0 ? Limits.REAL_NONE : id, 4 * i)
     }
-    const entries = Array.from({ length: n }, (_, i) => ({ key: keys.subarray(4 * i, 4 * i + 4), value: values.subarray(4 * i, 4 * i + 4) }))
-    inner.updateBatch(entries)
+    inner.updateBatchRaw(keys, values, n)
     const slot = Buffer.alloc(4)
     slot.writeUInt32LE(svcTableSlot(serviceId, half))
     const fd = Buffer.alloc(4)
