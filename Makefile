@@ -19,6 +19,8 @@ BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,out/bpf/%.bpf.o,$(BPF_SRCS))
 FIXTURE_SRCS := $(wildcard test/fixtures/*.bpf.c)
 FIXTURE_OBJS := $(patsubst test/fixtures/%.bpf.c,out/fixtures/%.bpf.o,$(FIXTURE_SRCS))
+BENCH_BPF_SRCS := $(wildcard bench/*.bpf.c)
+BENCH_BPF_OBJS := $(patsubst bench/%.bpf.c,out/bench/%.bpf.o,$(BENCH_BPF_SRCS))
 BPF_HDRS := $(shell find bpf -name '*.h' 2>/dev/null)
 
 NATIVE_SRCS := $(wildcard native/*.cc native/*.h)
@@ -55,13 +57,17 @@ $(NPM_STAMP): package.json package-lock.json
 	@touch $@
 
 # --- BPF objects -------------------------------------------------------------
-bpf: $(BPF_OBJS) $(FIXTURE_OBJS)
+bpf: $(BPF_OBJS) $(FIXTURE_OBJS) $(BENCH_BPF_OBJS)
 
 out/bpf/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	clang $(BPF_CFLAGS) -c $< -o $@
 
 out/fixtures/%.bpf.o: test/fixtures/%.bpf.c $(BPF_HDRS) | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	clang $(BPF_CFLAGS) -c $< -o $@
+
+out/bench/%.bpf.o: bench/%.bpf.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	clang $(BPF_CFLAGS) -c $< -o $@
 

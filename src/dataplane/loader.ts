@@ -239,6 +239,22 @@ export function loadDataplane(opts: LoadOptions): LoadResult {
   return { dataplane: new Dataplane(prog, maps, ABI_VERSION, pins), adopted: !!running, attached, replaced }
 }
 
+/**
+ * A director loaded but attached nowhere and pinned nowhere: for test runs and benchmarks. It lives
+ * as long as the returned Dataplane is open.
+ */
+export function loadDetached(opts: { object?: string; connTableSize?: number } = {}): Dataplane {
+  const obj = BpfObject.open(opts.object ?? objectPath())
+  try {
+    if (opts.connTableSize) obj.setMaxEntries(MAP_NAMES.conns, opts.connTableSize)
+    obj.load()
+    const prog = obj.program(PROGRAM_NAME)
+    return new Dataplane(prog, openMaps(prog), ABI_VERSION, null)
+  } finally {
+    obj.close()
+  }
+}
+
 function openMaps(prog: BpfProgram): DataplaneMaps {
   const d = adopt(BpfProgram.fromId(prog.id), null)
   d.prog.close()
