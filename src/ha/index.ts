@@ -1,0 +1,12 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// ha: VRRP (v2 and v3, keepalived-compatible) for active/backup directors, and the gratuitous ARP /
+// unsolicited NA that move VIPs. Protocol logic only: raw sockets come from the native addon through
+// the VrrpTransport interface.
+export * from './clock'
+export * from './garp'
+export * from './inet'
+export * from './vrrp-config'
+export * from './vrrp-host'
+export * from './vrrp-instance'
+export * from './vrrp-packet'
+export * from './vrrp-transport'
