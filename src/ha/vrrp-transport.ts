@@ -5,6 +5,7 @@
 // several simulated directors for tests and demos, with optional, deterministic packet loss.
 import type { Clock } from './clock'
 import { compareIp, ipFamily, isMulticast, type Family } from './inet'
+import { mulberry32 } from '../util/random'
 
 /** Where one message goes, and from which source address (it is in the v3 checksum). */
 export interface VrrpSendTarget {
@@ -174,12 +175,3 @@ export class MemoryNetwork {
 }
 
 /** mulberry32: small seeded PRNG, so a lossy run is the same run every time. */
-function mulberry32(seed: number): () => number {
-  let s = seed | 0
-  return () => {
-    s = (s + 0x6d2b79f5) | 0
-    let x = Math.imul(s ^ (s >>> 15), 1 | s)
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}

@@ -3,18 +3,8 @@
 // kernel's ip_vs_sh_reassign over many seeded random weight sets.
 import t from 'tap'
 import { buildDhTable, buildShTable, HASH_TABLE_SIZE } from '../../src/sched/hash'
+import { mulberry32 as prng, intIn } from '../../src/util/random'
 
-// mulberry32: a small seeded PRNG, so every run checks the same weight sets.
-function prng(seed: number): () => number {
-  let s = seed | 0
-  return () => {
-    s = (s + 0x6d2b79f5) | 0
-    let x = Math.imul(s ^ (s >>> 15), 1 | s)
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
-const intIn = (rnd: () => number, lo: number, hi: number): number => lo + Math.floor(rnd() * (hi - lo + 1))
 
 function counts(table: Int32Array, n: number): number[] {
   const c = new Array<number>(n).fill(0)

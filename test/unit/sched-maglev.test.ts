@@ -10,18 +10,8 @@ import {
   MAGLEV_MAX_SIZE,
   type MaglevBackend,
 } from '../../src/sched/maglev'
+import { mulberry32 as prng, intIn } from '../../src/util/random'
 
-// mulberry32: a small seeded PRNG, so every run checks the same backend sets.
-function prng(seed: number): () => number {
-  let s = seed | 0
-  return () => {
-    s = (s + 0x6d2b79f5) | 0
-    let x = Math.imul(s ^ (s >>> 15), 1 | s)
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
-const intIn = (rnd: () => number, lo: number, hi: number): number => lo + Math.floor(rnd() * (hi - lo + 1))
 
 function randomBackends(rnd: () => number, n: number, weight: () => number): MaglevBackend[] {
   const seen = new Set<string>()

@@ -3,18 +3,8 @@
 // line-by-line model of the kernel's ip_vs_wrr_schedule over many seeded random weight sets.
 import t from 'tap'
 import { buildWrrSequence, WRR_MAX_PERIOD } from '../../src/sched/wrr'
+import { mulberry32 as prng, intIn } from '../../src/util/random'
 
-// mulberry32: a small seeded PRNG, so every run checks the same weight sets.
-function prng(seed: number): () => number {
-  let s = seed | 0
-  return () => {
-    s = (s + 0x6d2b79f5) | 0
-    let x = Math.imul(s ^ (s >>> 15), 1 | s)
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
-const intIn = (rnd: () => number, lo: number, hi: number): number => lo + Math.floor(rnd() * (hi - lo + 1))
 const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b))
 const letters = (seq: Int32Array): string => Array.from(seq, (i) => String.fromCharCode(65 + i)).join('')
 
