@@ -2,7 +2,7 @@
 // ha: VRRP (v2 and v3, keepalived-compatible) for active/backup directors, and the gratuitous ARP /
 // unsolicited NA that move VIPs. Protocol logic only: raw sockets come from the native addon through
 // the VrrpTransport interface.
-export * from './clock'
+export * from '../util/clock'
 export * from './garp'
 export * from './inet'
 export * from './vrrp-config'

@@ -6,7 +6,7 @@
 import type { Logger } from '../log'
 import { silentLogger } from '../log'
 import { ConfigError } from '../errors'
-import { systemClock, type Clock } from './clock'
+import { systemClock, type Clock } from '../util/clock'
 import { ipFamily } from './inet'
 import type { VrrpInstanceConfig } from './vrrp-config'
 import { VrrpInstance, VrrpSyncGroup, type VrrpReceiveOutcome } from './vrrp-instance'

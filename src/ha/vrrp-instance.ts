@@ -20,7 +20,7 @@
 import type { Logger } from '../log'
 import { silentLogger } from '../log'
 import { ConfigError } from '../errors'
-import type { Clock, TimerHandle } from './clock'
+import type { Clock, TimerHandle } from '../util/clock'
 import { compareIp } from './inet'
 import {
   effectivePriority,

@@ -3,7 +3,7 @@
 // protocol 112, joined to 224.0.0.18 / ff02::12, TTL / hop limit 255, multicast loop off) comes from the
 // native addon; this file defines the interface it implements and an in-memory network that connects
 // several simulated directors for tests and demos, with optional, deterministic packet loss.
-import type { Clock } from './clock'
+import type { Clock } from '../util/clock'
 import { compareIp, ipFamily, isMulticast, type Family } from './inet'
 import { mulberry32 } from '../util/random'
 

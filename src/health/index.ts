@@ -2,7 +2,7 @@
 // Health checks: checkers (TCP, send/expect, HTTP/HTTPS, external program), the engine that schedules
 // them and keeps per-server up/down state, and the pure function from states to a service's desired set.
 export * from './types'
-export { ManualClock, systemClock } from './clock'
+export { FakeClock, systemClock } from '../util/clock'
 export { decodeEscapes, encodeEscapes } from './escapes'
 export {
   CheckTimeoutError,

@@ -179,10 +179,5 @@ export interface CheckPolicy {
 
 export type Health = 'up' | 'down'
 
-/** Injected time, so tests drive the engine deterministically (see clock.ts). */
-export interface Clock {
-  /** Milliseconds on a monotonic scale. */
-  now(): number
-  setTimeout(fn: () => void, ms: number): unknown
-  clearTimeout(handle: unknown): void
-}
+/** Injected time, so tests drive the engine deterministically (src/util/clock.ts). */
+export type { Clock } from '../util/clock'

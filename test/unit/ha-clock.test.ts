@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 // The fake clock the failover tests run on: ordering, cancellation, timers set from timers.
 import t from 'tap'
-import { FakeClock, systemClock } from '../../src/ha/clock'
+import { FakeClock, systemClock } from '../../src/util/clock'
 
 t.test('timers fire in due order, ties in the order they were set', async (t) => {
   const c = new FakeClock(100)

@@ -12,7 +12,7 @@
 //   priority  50: Skew 206*100/256 cs = 804.6875 ms -> 804.687 ms, MDI 3804.687 ms
 // Deliveries have zero latency, so a message arrives at the instant it is sent.
 import t from 'tap'
-import { FakeClock } from '../../src/ha/clock'
+import { FakeClock } from '../../src/util/clock'
 import { VrrpHost } from '../../src/ha/vrrp-host'
 import type { VrrpInstanceConfig } from '../../src/ha/vrrp-config'
 import type { VrrpInstance, VrrpState, VrrpTransitionReason } from '../../src/ha/vrrp-instance'

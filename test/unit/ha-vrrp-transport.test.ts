@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 // The in-memory VRRP network: multicast fan-out per link, unicast to the address owner, loss, close.
 import t from 'tap'
-import { FakeClock } from '../../src/ha/clock'
+import { FakeClock } from '../../src/util/clock'
 import { MemoryNetwork, type VrrpSendTarget } from '../../src/ha/vrrp-transport'
 
 type Got = Array<[string, string, number, string, string | undefined]>

@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
 import { SendExpectChecker } from '../../src/health/checkers/send-expect'
 import { TcpChecker } from '../../src/health/checkers/tcp'
-import { ManualClock } from '../../src/health/clock'
+import { FakeClock } from '../../src/util/clock'
 import type { DesiredService } from '../../src/health/desired'
 import { HealthEngine } from '../../src/health/engine'
 import type { CheckEvent, HealthEngineOptions, HealthTargetSpec, TransitionEvent } from '../../src/health/engine'
@@ -32,7 +32,7 @@ class Scripted implements Checker {
   private deaf: Array<() => void> = []
 
   constructor(
-    private readonly clock: ManualClock,
+    private readonly clock: FakeClock,
     private readonly script: string | Step[],
   ) {}
 
@@ -78,7 +78,7 @@ class Scripted implements Checker {
 }
 
 function setup(t: Test, opts: HealthEngineOptions = {}) {
-  const clock = new ManualClock()
+  const clock = new FakeClock()
   const engine = new HealthEngine({ clock, spreadMs: 0, ...opts })
   const transitions: TransitionEvent[] = []
   const checks: CheckEvent[] = []
@@ -100,7 +100,7 @@ t.test('rise and fall count consecutive checks', async (t) => {
   const { clock, engine, add, moves, transitions } = setup(t)
   const c = add('r1', 'uuffufffuuu', { rise: 2, fall: 3 })
   engine.start()
-  await clock.advance(10_500)
+  await clock.advanceAsync(10_500)
   t.same(c.calls, [0, 1000, 2000, 3000, 4000, 5000, 6000, 7000, 8000, 9000, 10000], 'one check per interval')
   // checks 2,3 fail (streak 2 < 3); 4 good resets; 5,6,7 fail -> down at 7000 (the 8th check);
   // 8 good (1 < rise 2), 9 good -> up at 9000
@@ -120,7 +120,7 @@ t.test('initial down (alpha): down until the first good check, then up at once',
   add('beta', 'u', { initial: 'down', rise: 3, reentryMs: 10_000 })
   t.equal(engine.status('alpha')!.health, 'down', 'down before any check')
   engine.start()
-  await clock.advance(2500)
+  await clock.advanceAsync(2500)
   t.same(moves('alpha'), ['up@2000'], 'rise 3 does not apply to the first success')
   t.same(moves('beta'), ['up@0'], 'nor does reentry')
 })
@@ -129,7 +129,7 @@ t.test('initial up needs fall failures to go down', async (t) => {
   const { clock, engine, add, moves } = setup(t)
   add('r1', 'f', { fall: 2 })
   engine.start()
-  await clock.advance(1500)
+  await clock.advanceAsync(1500)
   t.same(moves(), ['down@1000'])
 })
 
@@ -138,7 +138,7 @@ t.test('re-entry: a failed server returns only after passing checks for reentryM
   // down at 0; good from 1000..3000; fails at 4000 (streak reset); good from 5000 on -> up at 10000
   add('r1', 'fuuufu', { rise: 1, fall: 1, reentryMs: 5000 })
   engine.start()
-  await clock.advance(12_500)
+  await clock.advanceAsync(12_500)
   t.same(moves(), ['down@0', 'up@10000'])
   t.match(transitions[1]!.cause, /^6 good checks over 5000 ms/)
 })
@@ -147,7 +147,7 @@ t.test('re-entry and rise together: both must hold', async (t) => {
   const { clock, engine, add, moves } = setup(t)
   add('r1', 'fu', { rise: 4, reentryMs: 1500 })
   engine.start()
-  await clock.advance(6500)
+  await clock.advanceAsync(6500)
   // good from 1000: at 3000 reentry holds (2000 >= 1500) but rise needs the 4th good check, at 4000
   t.same(moves(), ['down@0', 'up@4000'])
 })
@@ -156,7 +156,7 @@ t.test('retries: failed attempts are retried while up before the check counts', 
   const { clock, engine, add, moves, checks } = setup(t)
   const c = add('r1', 'ffuffff', { retries: 2, retryDelayMs: 100, fall: 1 })
   engine.start()
-  await clock.advance(3500)
+  await clock.advanceAsync(3500)
   // check 1: f@0 f@100 u@200 -> good; check 2: f@1000 f@1100 f@1200 -> down;
   // down: no retries, one attempt per interval
   t.same(c.calls, [0, 100, 200, 1000, 1100, 1200, 2000, 3000])
@@ -171,7 +171,7 @@ t.test('a hanging check times out, is aborted, and the next one starts on time',
   const { clock, engine, add, moves, checks } = setup(t)
   const c = add('r1', 'hhu', { timeoutMs: 500 })
   engine.start()
-  await clock.advance(2500)
+  await clock.advanceAsync(2500)
   t.same(c.calls, [0, 1000, 2000])
   t.same(moves(), ['down@500', 'up@2000'])
   t.equal(checks[0]!.result.detail, 'timed out after 500 ms')
@@ -185,7 +185,7 @@ t.test('a hanging target does not delay the others', async (t) => {
   const hung = add('hung', 'h', { timeoutMs: 900 })
   const others = Array.from({ length: 20 }, (_, i) => add(`ok${i}`, 'u'))
   engine.start()
-  await clock.advance(2100)
+  await clock.advanceAsync(2100)
   for (const c of others) t.same(c.calls, [0, 1000, 2000])
   t.same(hung.calls, [0, 1000, 2000])
   const firstRound = checks.filter((e) => e.at === 0).map((e) => e.key)
@@ -198,10 +198,10 @@ t.test('a checker that ignores its abort never gets a second attempt in flight',
     const { clock, engine, add, moves } = setup(t)
     const c = add('r1', 'du', { timeoutMs: 500 })
     engine.start()
-    await clock.advance(1200) // timed out at 500; attempt due at 1000 waits for the deaf one
+    await clock.advanceAsync(1200) // timed out at 500; attempt due at 1000 waits for the deaf one
     t.same(c.calls, [0])
     c.release()
-    await clock.advance(0)
+    await clock.advanceAsync(0)
     t.same(c.calls, [0, 1200], 'the waiting attempt ran as soon as the slot freed')
     t.same(moves(), ['down@500', 'up@1200'])
     t.equal(c.peak, 1)
@@ -210,7 +210,7 @@ t.test('a checker that ignores its abort never gets a second attempt in flight',
     const { clock, engine, add, checks } = setup(t)
     const c = add('r1', 'du', { timeoutMs: 500 })
     engine.start()
-    await clock.advance(3900)
+    await clock.advanceAsync(3900)
     t.same(c.calls, [0])
     t.same(
       checks.map((e) => [e.at, e.result.detail]),
@@ -224,7 +224,7 @@ t.test('a checker that ignores its abort never gets a second attempt in flight',
     t.equal(engine.inFlight, 1)
     t.equal(c.peak, 1)
     c.release()
-    await clock.advance(200)
+    await clock.advanceAsync(200)
     t.same(c.calls, [0, 4000], 'the next due check runs normally once the old one settled')
     t.equal(engine.inFlight, 0)
     t.equal(engine.status('r1')!.health, 'up')
@@ -236,7 +236,7 @@ t.test('checks start on a fixed grid: no drift, overruns skip missed points', as
   const slow = add('slow', [{ ok: true, delayMs: 300 }], { timeoutMs: 900 })
   const overrun = add('overrun', [{ ok: true, delayMs: 2500 }], { timeoutMs: 5000 })
   engine.start()
-  await clock.advance(6500)
+  await clock.advanceAsync(6500)
   t.same(slow.calls, [0, 1000, 2000, 3000, 4000, 5000, 6000], 'latency does not push later checks back')
   t.same(overrun.calls, [0, 3000, 6000], 'the points passed during a 2.5 s check are skipped')
 })
@@ -248,7 +248,7 @@ t.test('first runs are spread over min(interval, spreadMs)', async (t) => {
   const b = add('b', 'u', { intervalMs: 5000 })
   const c = add('c', 'u', { intervalMs: 400 })
   engine.start()
-  await clock.advance(1000)
+  await clock.advanceAsync(1000)
   t.same(a.calls, [250])
   t.same(b.calls, [750])
   t.same(c.calls, [200, 600, 1000], 'spread within its own 400 ms interval')
@@ -257,9 +257,9 @@ t.test('first runs are spread over min(interval, spreadMs)', async (t) => {
 t.test('a target added while running is scheduled at once', async (t) => {
   const { clock, engine, add } = setup(t)
   engine.start()
-  await clock.advance(300)
+  await clock.advanceAsync(300)
   const c = add('late', 'u')
-  await clock.advance(1000)
+  await clock.advanceAsync(1000)
   t.same(c.calls, [300, 1300])
 })
 
@@ -268,7 +268,7 @@ t.test('maxInFlight bounds attempts across targets; timeouts start when an attem
   const shared = new Scripted(clock, [{ ok: true, delayMs: 100 }])
   for (let i = 0; i < 10; i++) engine.add({ key: `r${i}`, address: '10.0.0.1', port: 80, checker: shared, policy: { intervalMs: 10_000, timeoutMs: 150 } })
   engine.start()
-  await clock.advance(1000)
+  await clock.advanceAsync(1000)
   t.equal(shared.calls.length, 10, 'all ran')
   t.equal(shared.peak, 3, 'at most 3 at once')
   t.same(shared.calls, [0, 0, 0, 100, 100, 100, 200, 200, 200, 300])
@@ -282,9 +282,9 @@ t.test('desired set: quiesce keeps a down server at weight 0, remove drops it', 
     add('r1', 'u', {}, { service: 'web', weight: 3 })
     add('r2', 'uf', {}, { service: 'web', weight: 2 })
     engine.start()
-    await clock.advance(500)
+    await clock.advanceAsync(500)
     t.same(engine.desired('web').backends.map((b) => `${b.key}=${b.weight}`), ['r1=3', 'r2=2'], `${onFailure}: both in`)
-    await clock.advance(1000)
+    await clock.advanceAsync(1000)
     const last = desired.at(-1)!
     t.equal(last.at, 1000, `${onFailure}: a new desired set when r2 went down`)
     t.same(
@@ -301,7 +301,7 @@ t.test('desired set: sorry server when every real server is down, gone when one 
   add('r1', 'uffu', {}, { service: 'web' })
   add('r2', 'ufff', {}, { service: 'web' })
   engine.start()
-  await clock.advance(3500)
+  await clock.advanceAsync(3500)
   const states = desired.map((d) => `${d.at}:${d.desired.backends.map((b) => b.key).join('+')}`)
   // add r1 (t=0), add r2, then r1 and r2 down at 1000 (one set each), r1 back at 3000
   t.same(states.slice(-3), ['1000:r2', '1000:sorry', '3000:r1'])
@@ -314,7 +314,7 @@ t.test('desired set: quorum with hysteresis across transitions', async (t) => {
   add('r1', 'uufu', {}, { service: 'web', weight: 3 })
   add('r2', 'ufffu', {}, { service: 'web', weight: 2 })
   engine.start()
-  await clock.advance(4500)
+  await clock.advanceAsync(4500)
   // 0: 5 up; 1000: r2 down, 3 >= 4-1 keeps quorum; 2000: r1 down, 0 loses it;
   // 3000: r1 back, 3 < 4+1 not regained; 4000: r2 back, 5 regains it
   const byTime = new Map(desired.map((d) => [d.at, d.desired] as const))
@@ -331,7 +331,7 @@ t.test('dynamic weights from checks change the desired set', async (t) => {
   engine.setService('web', { onFailure: 'remove' })
   add('r1', [{ ok: true, weight: 5 }, { ok: true, weight: 5 }, { ok: true, weight: 0 }], {}, { service: 'web', weight: 1 })
   engine.start()
-  await clock.advance(2500)
+  await clock.advanceAsync(2500)
   t.same(
     desired.map((d) => `${d.at}:${d.desired.backends.map((b) => b.weight).join(',')}`).slice(-3),
     ['0:1', '0:5', '2000:0'],
@@ -344,10 +344,10 @@ t.test('remove aborts the check in flight and forgets the target', async (t) => 
   const { clock, engine, add, transitions } = setup(t)
   const c = add('r1', 'h')
   engine.start()
-  await clock.advance(100)
+  await clock.advanceAsync(100)
   engine.remove('r1')
   t.equal(c.signals[0]!.aborted, true)
-  await clock.advance(5000)
+  await clock.advanceAsync(5000)
   t.same(c.calls, [0])
   t.same(transitions, [])
   t.equal(engine.status('r1'), undefined)
@@ -358,12 +358,12 @@ t.test('stop aborts checks in flight, waits for them, and stops all timers', asy
   const { clock, engine, add, checks } = setup(t)
   const c = add('r1', 'h')
   engine.start()
-  await clock.advance(100)
+  await clock.advanceAsync(100)
   await engine.stop()
   t.equal(c.signals[0]!.aborted, true)
   t.equal(engine.inFlight, 0)
   t.equal(clock.pending, 0, 'no timer left')
-  await clock.advance(5000)
+  await clock.advanceAsync(5000)
   t.same(c.calls, [0])
   t.same(checks, [], 'no result delivered after stop')
 })
@@ -380,7 +380,7 @@ t.test('a checker that throws or rejects is a failed check', async (t) => {
   engine.add({ key: 'a', address: '10.0.0.1', port: 80, checker: throws })
   engine.add({ key: 'b', address: '10.0.0.2', port: 80, checker: rejects })
   engine.start()
-  await clock.advance(0)
+  await clock.advanceAsync(0)
   t.same(checks.map((e) => [e.key, e.result.ok, e.result.detail]), [
     ['a', false, 'checker failed: boom'],
     ['b', false, 'checker failed: bang'],
@@ -395,7 +395,7 @@ t.test('a listener that throws does not wedge the engine', async (t) => {
   })
   const c = add('r1', 'fu')
   engine.start()
-  await clock.advance(2500)
+  await clock.advanceAsync(2500)
   t.same(c.calls, [0, 1000, 2000])
   t.equal(engine.status('r1')!.health, 'up')
 })

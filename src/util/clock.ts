@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
-// The clock the failover timers run on. Library code never calls setTimeout or Date.now directly: it
-// takes a Clock, so tests drive time with FakeClock and check timer arithmetic exactly.
+// The clock timers run on (health checks, failover). Library code never calls setTimeout or Date.now
+// directly: it takes a Clock, so tests drive time with FakeClock and check timer arithmetic exactly.
 // Times are milliseconds and may be fractional (VRRP's Skew_Time is 609.375 ms at priority 100).
+import { setImmediate as nextMacrotask } from 'node:timers/promises'
 
 export type TimerHandle = unknown
 
@@ -82,6 +83,24 @@ export class FakeClock implements Clock {
     }
     if (target > this.time) this.time = target
     return fired
+  }
+
+  /**
+   * Like advance(), for code driven by promises: pending promise callbacks run before the first
+   * timer, between two timers and at the end, so code that awaits and then sets its next timer
+   * behaves as it would in real time.
+   */
+  async advanceAsync(ms: number): Promise<void> {
+    const end = this.time + ms
+    await nextMacrotask()
+    for (;;) {
+      const next = this.peek()
+      if (!next || next.due > end) break
+      this.advanceTo(next.due)
+      await nextMacrotask()
+    }
+    this.advanceTo(end)
+    await nextMacrotask()
   }
 
   private peek(): FakeTimer | undefined {
