@@ -8,7 +8,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := build
 
-APT_PACKAGES := clang llvm libbpf-dev bpftool pkg-config make g++ python3 \
+APT_PACKAGES := clang llvm libbpf-dev bpftool pkg-config make g++ python3 openssl procps \
 	iproute2 ethtool tcpdump nftables iptables iputils-ping netcat-openbsd curl
 
 ARCH_INC := /usr/include/$(shell gcc -dumpmachine 2>/dev/null)
