@@ -13,7 +13,7 @@ import { Locations, at, finish, type ParsedConfig } from './source'
 
 const KEYS = {
   top: ['settings', 'services'],
-  settings: ['timeouts', 'conn_table_size', 'expire_nodest_conn', 'local_addresses', 'interfaces'],
+  settings: ['timeouts', 'conn_table_size', 'expire_nodest_conn', 'local_addresses', 'interfaces', 'tunnel_sources'],
   timeouts: ['tcp', 'tcpfin', 'udp'],
   service: [
     'name', 'vip', 'port', 'protocol', 'group', 'family', 'match', 'incomplete', 'scheduler', 'sched_flags',
@@ -144,9 +144,11 @@ class Reader {
     if (f.expire_nodest_conn) s.expireNodestConn = this.bool(f.expire_nodest_conn)
     if (f.local_addresses) s.localAddresses = this.list(f.local_addresses).map((x) => this.ip(x))
     if (f.interfaces) s.interfaces = this.list(f.interfaces).map((x) => this.str(x))
+    if (f.tunnel_sources) s.tunnelSources = this.list(f.tunnel_sources).map((x) => this.ip(x))
     this.mark(s, v, { connTableSize: f.conn_table_size, expireNodestConn: f.expire_nodest_conn })
     if (f.local_addresses) this.list(f.local_addresses).forEach((x, i) => this.locations.mark(s.localAddresses, this.where(x), String(i)))
     if (f.interfaces) this.list(f.interfaces).forEach((x, i) => this.locations.mark(s.interfaces, this.where(x), String(i)))
+    if (f.tunnel_sources) this.list(f.tunnel_sources).forEach((x, i) => this.locations.mark(s.tunnelSources, this.where(x), String(i)))
     return s
   }
 
@@ -417,6 +419,7 @@ export function toYaml(model: Model): string {
       expire_nodest_conn: s.expireNodestConn,
       local_addresses: s.localAddresses,
       interfaces: s.interfaces,
+      tunnel_sources: s.tunnelSources,
     },
     services: model.services.map(serviceToPlain),
   }
@@ -429,6 +432,7 @@ export function toYaml(model: Model): string {
   flow(['settings', 'timeouts'])
   flow(['settings', 'local_addresses'])
   flow(['settings', 'interfaces'])
+  flow(['settings', 'tunnel_sources'])
   plain.services.forEach((svc, i) => {
     for (const k of ['persistence', 'sorry_server', 'quorum', 'sched_flags']) flow(['services', i, k])
     ;(svc.match as unknown[] | undefined)?.forEach((_, j) => flow(['services', i, 'match', j]))

@@ -154,6 +154,8 @@ export function applyModel(dp: Dataplane, model: Model, opts: WriterOptions = {}
     if (!h) { h = resolve(r.address, { requireOnLink: r.method === 'dr' }); hops.set(k, h) }
     return h
   }
+  const tunSource = (addr: string, routeSource: string | undefined): string | undefined =>
+    model.settings.tunnelSources.find((a) => a.includes(':') === addr.includes(':')) ?? routeSource
   const plans = services.map((s) => {
     const keyBuf = ServiceKey.encode({ addr: s.vip, port: s.port, proto: s.kind === 'tcp' ? Proto.TCP : Proto.UDP })
     const cur = curServices.get(hex(keyBuf))
@@ -165,7 +167,7 @@ export function applyModel(dp: Dataplane, model: Model, opts: WriterOptions = {}
         addr: r.address, port: r.port, method: r.method === 'tun' ? FwdMethod.TUN : FwdMethod.DR, weight: r.weight,
         flags: r.weight === 0 ? RealFlags.QUIESCED : 0, service_id: id, ifindex: h.ifindex, mtu: h.mtu,
         dst_mac: h.dstMac, src_mac: h.srcMac,
-        ...(r.method === 'tun' && h.source ? { tun_src: h.source } : {}),
+        ...(r.method === 'tun' ? { tun_src: tunSource(r.address, h.source) ?? '' } : {}),
       }
       return { model: r, existing, value: Real.encode(value) }
     })

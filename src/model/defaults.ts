@@ -41,6 +41,7 @@ export function defaultSettings(): Settings {
     expireNodestConn: false,
     localAddresses: [],
     interfaces: [],
+    tunnelSources: [],
   }
 }
 

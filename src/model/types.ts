@@ -192,6 +192,11 @@ export interface Settings {
   localAddresses: string[]
   /** Interfaces the XDP program is attached to. */
   interfaces: string[]
+  /**
+   * Outer source addresses of tun packets, at most one per family; a family without one uses the
+   * director's preferred source on the route to each real server.
+   */
+  tunnelSources: string[]
 }
 
 export interface Model {

@@ -127,6 +127,14 @@ class Validator {
       this.ip(p, a)
       return parseIp(a as string)!.address
     })
+    const families = new Set<number>()
+    this.list('settings.tunnelSources', s.tunnelSources, (p, a) => {
+      this.ip(p, a)
+      const ip = parseIp(a as string)!
+      if (families.has(ip.family)) this.bad(p, `a second IPv${ip.family} tunnel source; give at most one per family`)
+      families.add(ip.family)
+      return ip.address
+    })
     this.list('settings.interfaces', s.interfaces, (p, n) => {
       if (typeof n !== 'string' || !isInterfaceName(n)) {
         this.bad(p, `${show(n)} is not an interface name; use a name such as eth0 (at most 15 characters)`)

@@ -7,7 +7,7 @@ import { needsRoot } from '../helpers/root'
 import { xvsLab, serviceYaml } from '../helpers/xvs-lab'
 import { startUploadServers, upload } from '../helpers/upload'
 import { httpRequests } from '../../src/lab/http'
-import { statCounterNames } from '../../src/dataplane/abi'
+import { Real, statCounterNames } from '../../src/dataplane/abi'
 import type { BpfMap } from '../../src/bpf'
 
 process.env.XVS_BPFFS = '/nonexistent-bpffs' // force the no-pin (netlink) path
@@ -58,3 +58,20 @@ function counter(m: BpfMap, name: string): bigint {
   key.writeUInt32LE(idx)
   return (m.lookupPerCpu(key) ?? []).reduce((s, b) => s + b.readBigUInt64LE(0), 0n)
 }
+
+t.test('tun: the outer source is configurable (settings.tunnel_sources)', needsRoot, async (t) => {
+  const lab = await xvsLab(t, { decap: true })
+  const { topo } = lab
+  lab.load()
+  // A second director address, used only as the tunnels' outer source.
+  topo.exec(topo.director, ['ip', 'addr', 'add', '10.200.0.2/24', 'dev', topo.director.front.name])
+  lab.apply(`settings:\n  tunnel_sources: [10.200.0.2]\nservices:\n${serviceYaml(topo.vip.ipv4, 80, 'rr', [
+    { address: topo.reals[0]!.ipv4, method: 'tun' }, { address: topo.reals[1]!.ipv6, method: 'tun' },
+  ])}`)
+  const srcs = lab.inDirector((dp) => [...dp.maps.reals.entries()]
+    .map((e) => Real.decode(e.value)).filter((r) => r.family !== 0).map((r) => `${r.addr} from ${r.tun_src}`).sort())
+  t.same(srcs, [`${topo.reals[0]!.ipv4} from 10.200.0.2`, `${topo.reals[1]!.ipv6} from ${topo.director.ipv6}`],
+    'IPv4 tunnels leave from the configured source; IPv6 (none configured) from the route\'s preferred source')
+  const r = await httpRequests(topo, topo.client, { host: topo.vip.ipv4, count: 100, concurrency: 4 })
+  t.same({ ok: r.ok, by: r.byResponder }, { ok: 100, by: { rs1: 50, rs2: 50 } }, 'traffic flows through both tunnels')
+})
