@@ -7,7 +7,7 @@ import { needsRoot } from '../helpers/root'
 import { xvsLab, serviceYaml } from '../helpers/xvs-lab'
 import { startUploadServers, upload } from '../helpers/upload'
 import { httpRequests } from '../../src/lab/http'
-import { Real, statCounterNames } from '../../src/dataplane/abi'
+import { Real, Settings, statCounterNames } from '../../src/dataplane/abi'
 import type { BpfMap } from '../../src/bpf'
 
 process.env.XVS_BPFFS = '/nonexistent-bpffs' // force the no-pin (netlink) path
@@ -72,6 +72,10 @@ t.test('tun: the outer source is configurable (settings.tunnel_sources)', needsR
     .map((e) => Real.decode(e.value)).filter((r) => r.family !== 0).map((r) => `${r.addr} from ${r.tun_src}`).sort())
   t.same(srcs, [`${topo.reals[0]!.ipv4} from 10.200.0.2`, `${topo.reals[1]!.ipv6} from ${topo.director.ipv6}`],
     'IPv4 tunnels leave from the configured source; IPv6 (none configured) from the route\'s preferred source')
+  const set = lab.inDirector((dp) => Settings.decode(dp.maps.settings.lookup(Buffer.alloc(4))!))
+  t.same([set.tun_src_v4, set.tun_src_v6], ['10.200.0.2', ''], 'xvs_settings keeps the configured sources, for readers of the maps')
   const r = await httpRequests(topo, topo.client, { host: topo.vip.ipv4, count: 100, concurrency: 4 })
-  t.same({ ok: r.ok, by: r.byResponder }, { ok: 100, by: { rs1: 50, rs2: 50 } }, 'traffic flows through both tunnels')
+  t.equal(r.ok, 100, `all requests answered ${JSON.stringify(r.errors)}`)
+  // rr runs a cursor per CPU: each CPU alternates, so the split is 50:50 within a step per CPU.
+  t.ok(Math.abs((r.byResponder.rs1 ?? 0) - 50) <= 4, `traffic flows through both tunnels: ${JSON.stringify(r.byResponder)}`)
 })
