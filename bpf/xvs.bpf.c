@@ -48,13 +48,18 @@ static __always_inline int xvs_account(int action, __u32 service_id, __u32 real_
  */
 static __always_inline int xvs_handle_icmp_error(struct xdp_md *ctx, struct xvs_pkt *pkt)
 {
+	const struct xvs_settings *set;
 	struct xvs_real *real;
 	struct xvs_conn *conn;
 	__u32 real_id, service_id;
 	int action;
 
+	set = xvs_settings_get();
+	if (!set)
+		return XDP_ABORTED;
 	conn = bpf_map_lookup_elem(&xvs_conns, &pkt->key);
-	if (!conn)
+	/* an expired entry is no connection, whether or not the sweeper has removed it */
+	if (!conn || xvs_conn_expired(conn, pkt->key.proto, set, bpf_ktime_get_ns()))
 		return xvs_verdict(XVS_STAT_PASS_ICMP_NO_CONN, XDP_PASS);
 	real_id = conn->real_id;
 	service_id = conn->service_id;

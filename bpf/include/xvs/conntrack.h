@@ -126,12 +126,18 @@ static __always_inline __u32 xvs_conn_timeout_s(__u8 proto, __u8 state,
 	return XVS_TIMEOUT_NONE_S;
 }
 
+/*
+ * last_seen_ns may lag the last packet by up to XVS_CONN_TOUCH_NS (see
+ * xvs_conn_touch), so an entry expires only that much after its timeout: a
+ * flow that keeps within its timeout is never expired early. The sweeper
+ * applies the same slack.
+ */
 static __always_inline int xvs_conn_expired(const struct xvs_conn *conn, __u8 proto,
 					    const struct xvs_settings *set, __u64 now)
 {
 	__u64 timeout = (__u64)xvs_conn_timeout_s(proto, conn->state, set) * XVS_NSEC_PER_SEC;
 
-	return now - conn->last_seen_ns > timeout;
+	return now - conn->last_seen_ns > timeout + XVS_CONN_TOUCH_NS;
 }
 
 /*

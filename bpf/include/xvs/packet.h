@@ -164,6 +164,21 @@ static __always_inline int xvs_parse_icmp6_error(struct hdr_cursor *nh, void *da
 }
 
 /*
+ * The transport header must end inside the IP datagram, not just inside the
+ * frame (trailing bytes after tot_len / payload_len are not part of it): a
+ * datagram that ends inside its TCP header is truncated, as the kernel says.
+ */
+static __always_inline int xvs_parse_ports_within(struct hdr_cursor *nh, void *data_end,
+						  struct xvs_pkt *pkt, int proto, void *l3)
+{
+	int ret = xvs_parse_ports(nh, data_end, pkt, proto);
+
+	if (ret == XVS_PKT_FLOW && nh->pos - l3 > pkt->l3_len)
+		return xvs_verdict(XVS_STAT_DROP_TRUNCATED, XDP_DROP);
+	return ret;
+}
+
+/*
  * Fill *pkt. Returns XVS_PKT_FLOW, XVS_PKT_ICMP_ERROR, or an XDP verdict
  * already counted (not IP, not TCP/UDP, fragments, broken headers).
  */
@@ -177,11 +192,13 @@ static __always_inline int xvs_parse_packet(struct xdp_md *ctx, struct xvs_pkt *
 	struct iphdr *iph;
 	int eth_type, proto;
 	__u8 ext = 0;
+	void *l3;
 
 	eth_type = parse_ethhdr(&nh, data_end, &eth);
 	if (eth_type < 0)
 		return xvs_verdict(XVS_STAT_DROP_TRUNCATED, XDP_DROP);
 	pkt->l2_len = nh.pos - data;
+	l3 = nh.pos;
 
 	if (eth_type == bpf_htons(ETH_P_IP)) {
 		proto = parse_ipv4(&nh, data_end, &iph);
@@ -198,7 +215,7 @@ static __always_inline int xvs_parse_packet(struct xdp_md *ctx, struct xvs_pkt *
 		pkt->ip_options = iph->ihl > 5;
 		if (proto == IPPROTO_ICMP)
 			return xvs_parse_icmp4_error(&nh, data_end, pkt, iph->daddr);
-		return xvs_parse_ports(&nh, data_end, pkt, proto);
+		return xvs_parse_ports_within(&nh, data_end, pkt, proto, l3);
 	}
 
 	if (eth_type == bpf_htons(ETH_P_IPV6)) {
@@ -216,7 +233,7 @@ static __always_inline int xvs_parse_packet(struct xdp_md *ctx, struct xvs_pkt *
 		pkt->ip_options = ext;
 		if (proto == IPPROTO_ICMPV6)
 			return xvs_parse_icmp6_error(&nh, data_end, pkt, &ip6h->daddr);
-		return xvs_parse_ports(&nh, data_end, pkt, proto);
+		return xvs_parse_ports_within(&nh, data_end, pkt, proto, l3);
 	}
 
 	return xvs_verdict(XVS_STAT_PASS_NOT_IP, XDP_PASS);

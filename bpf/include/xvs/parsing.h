@@ -166,7 +166,16 @@ static __always_inline int parse_ipv6(struct hdr_cursor *nh, void *data_end,
 			return nexthdr;
 		}
 	}
-	return XVS_PARSE_UNHANDLED;
+	/* XVS_IPV6_EXT_MAX headers walked: fine if what follows is no further one. */
+	switch (nexthdr) {
+	case IPPROTO_ROUTING:
+	case IPPROTO_HOPOPTS:
+	case IPPROTO_DSTOPTS:
+		return XVS_PARSE_UNHANDLED;
+	case IPPROTO_FRAGMENT:
+		return XVS_PARSE_FRAGMENT;
+	}
+	return nexthdr;
 }
 
 /* TCP with options; returns the header length in bytes. */
