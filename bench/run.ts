@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only
 // make bench: every benchmark, one after another, in one process (needs root).
 import * as binding from './binding.bench'
+import * as dataplane from './dataplane.bench'
 
-const suites: Record<string, { run(): void }> = { binding }
+const suites: Record<string, { run(): void }> = { binding, dataplane }
 
 function main(): void {
   if (process.getuid?.() !== 0) {

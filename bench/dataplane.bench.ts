@@ -1,0 +1,144 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// Per-packet cost of the director's paths through BPF_PROG_TEST_RUN. A driver program restores a
+// fresh packet from a template before every run (repeat would otherwise re-run the rewritten
+// buffer) and tail-calls the director; the same driver in front of XDP_PASS is the baseline, and
+// every row is reported net of it.
+import { BpfMap, BpfObject, BpfProgram, MapType } from '../src/bpf'
+import { loadDetached, type Dataplane } from '../src/dataplane/loader'
+import { applyModel } from '../src/dataplane/writer'
+import { ConnKey, Conn, ConnState, Proto } from '../src/dataplane/abi'
+import { parseConfig } from '../src/config'
+import { ether, ipv4, ipv6, tcp } from '../src/lab/packet'
+import { loadPassProgram, nsPerRun, outDir, printRows, type Row } from './harness'
+
+const MAC_DIR = '02:00:00:00:00:01'
+const MAC_CLI = '02:00:00:00:00:0c'
+const CLIENT4 = '10.1.0.0'   // + run index: a new client per run
+const CLIENT6 = 'fd00:1::1'
+
+interface Driver { prog: BpfProgram; tmpl: BpfMap; target: BpfMap; run: BpfMap; close(): void }
+
+function loadDriver(): Driver {
+  const obj = BpfObject.open(outDir('bench', 'driver.bpf.o')).load()
+  const d = { prog: obj.program('bench_driver'), tmpl: obj.map('bench_tmpl'), target: obj.map('bench_target'), run: obj.map('bench_run') }
+  obj.close()
+  return { ...d, close: () => { d.prog.close(); d.tmpl.close(); d.target.close(); d.run.close() } }
+}
+
+function setTarget(d: Driver, prog: BpfProgram): void {
+  const fd = Buffer.alloc(4)
+  fd.writeUInt32LE(prog.fd)
+  d.target.update(Buffer.alloc(4), fd)
+}
+
+/** Template packet; vary = [offset, base, modulus] of a 4-byte field rewritten each run. */
+function setTemplate(d: Driver, pkt: Buffer, vary?: [number, number, number]): void {
+  const v = Buffer.alloc(16 + 256)
+  v.writeUInt32LE(pkt.length, 0)
+  if (vary) { v.writeUInt32LE(vary[0], 4); v.writeUInt32LE(vary[1] >>> 0, 8); v.writeUInt32LE(vary[2], 12) }
+  pkt.copy(v, 16)
+  d.tmpl.update(Buffer.alloc(4), v)
+  d.run.updatePerCpu(Buffer.alloc(4), d.run.splitSlots(Buffer.alloc(d.run.valueBytes)))
+}
+
+const ip4 = (a: string): number => a.split('.').reduce((n, o) => n * 256 + Number(o), 0)
+const SRC4_OFF = 14 + 12 // IPv4 source address in an untagged frame
+
+function pkt4(dst: string, dport: number, flags: string): Buffer {
+  return ether({ dst: MAC_DIR, src: MAC_CLI }, ipv4({ src: '10.1.0.1', dst }, tcp({ sport: 40000, dport, flags, payload: Buffer.alloc(6) })))
+}
+function pkt6(dst: string, dport: number, flags: string): Buffer {
+  return ether({ dst: MAC_DIR, src: MAC_CLI }, ipv6({ src: CLIENT6, dst }, tcp({ sport: 40000, dport, flags, payload: Buffer.alloc(6) })))
+}
+
+const fakeHop = (address: string) => ({
+  address, ifname: 'eth0', ifindex: 1, srcMac: MAC_DIR, dstMac: '02:00:00:00:00:aa', mtu: 9000,
+  source: address.includes(':') ? 'fd00::1' : '10.0.0.1',
+})
+
+function model(): ReturnType<typeof parseConfig>['model'] {
+  const reals = (m: string, a: string[]): string => a.map((x) => `      - { address: "${x}", method: ${m} }`).join('\n')
+  return parseConfig(`services:
+  - { vip: 10.9.0.1, port: 80, scheduler: mh, real_servers: [] }
+  - vip: 10.9.0.2
+    port: 80
+    scheduler: mh
+    real_servers:
+${reals('dr', ['10.0.0.11', '10.0.0.12', '10.0.0.13', '10.0.0.14'])}
+  - vip: 10.9.0.3
+    port: 80
+    scheduler: mh
+    real_servers:
+${reals('tun', ['10.0.0.21', '10.0.0.22'])}
+  - vip: "fd00:9::3"
+    port: 80
+    scheduler: mh
+    real_servers:
+${reals('tun', ['fd00::21', 'fd00::22'])}
+`, 'bench.yaml', 'yaml').model
+}
+
+/** Fill the connection table with `n` established flows client 10.1.0.0+i:40000 -> 10.9.0.2:80. */
+function fillConns(dp: Dataplane, n: number): void {
+  const keys = Buffer.alloc(n * ConnKey.size)
+  const vals = Buffer.alloc(n * Conn.size)
+  const key = ConnKey.encode({ caddr: CLIENT4, vaddr: '10.9.0.2', cport: 40000, vport: 80, proto: Proto.TCP })
+  const now = process.hrtime.bigint() // CLOCK_MONOTONIC, as bpf_ktime_get_ns
+  const realIds = [...dp.maps.reals.entries()].filter((e) => e.value.readUInt32LE(48) === 1).map((e) => e.key.readUInt32LE())
+  for (let i = 0; i < n; i++) {
+    key.writeUInt32BE((ip4(CLIENT4) + i) >>> 0, 0)
+    key.copy(keys, i * ConnKey.size)
+    Conn.encodeInto({ last_seen_ns: now, created_ns: now, real_id: realIds[i % realIds.length]!, service_id: 1, state: ConnState.ESTABLISHED }, vals, i * Conn.size)
+  }
+  const chunk = 50_000
+  for (let i = 0; i < n; i += chunk) {
+    const c = Math.min(chunk, n - i)
+    dp.maps.conns.updateBatchRaw(keys.subarray(i * ConnKey.size, (i + c) * ConnKey.size), vals.subarray(i * Conn.size, (i + c) * Conn.size), c)
+  }
+}
+
+export function run(): void {
+  const rows: Row[] = []
+  const dp = loadDetached({ connTableSize: Number(process.env.XVS_BENCH_CONNS ?? 1 << 21) })
+  const pass = loadPassProgram()
+  const d = loadDriver()
+  try {
+    applyModel(dp, model(), { resolve: fakeHop })
+    const measure = (name: string, pkt: Buffer, vary?: [number, number, number], target: BpfProgram = dp.prog): number => {
+      setTarget(d, target)
+      setTemplate(d, pkt, vary)
+      const check = d.prog.testRun(pkt)
+      const ns = nsPerRun(d.prog, pkt, 100_000, 5)
+      if (target !== pass) rows.push({ name, value: ns, unit: 'ns/pkt', net: ns - base, note: `verdict ${check.action}` })
+      return ns
+    }
+    const plain = nsPerRun(pass, Buffer.alloc(64), 200_000)
+    const base = measure('baseline', pkt4('10.9.9.9', 80, 'A'), undefined, pass)
+    rows.push({ name: 'XDP_PASS alone (repeat 200k)', value: plain, unit: 'ns/pkt' })
+    rows.push({ name: 'driver + XDP_PASS (baseline)', value: base, unit: 'ns/pkt' })
+    measure('not a service: pass-through', pkt4('10.9.9.9', 80, 'A'))
+    // Established rows: open the flow with a SYN through the director itself first.
+    const open = (syn: Buffer): void => { dp.prog.testRun(syn) }
+    open(pkt4('10.9.0.2', 80, 'S'))
+    measure('established flow (conn hit), dr', pkt4('10.9.0.2', 80, 'A'))
+    measure('new flow (SYN, mh, insert), dr', pkt4('10.9.0.2', 80, 'S'), [SRC4_OFF, ip4('10.2.0.0'), 1 << 24])
+    // For reading the row above: the same miss + insert into a bare LRU map of the same size.
+    const probeObj = BpfObject.open(outDir('bench', 'lru_probe.bpf.o'))
+    probeObj.setMaxEntries('probe_conns', dp.maps.conns.maxEntries).load()
+    const probe = probeObj.program('probe_insert')
+    probeObj.close()
+    measure('  of which: bare LRU miss + insert', pkt4('10.9.0.2', 80, 'S'), [SRC4_OFF, ip4('10.2.0.0'), 1 << 24], probe)
+    probe.close()
+    open(pkt4('10.9.0.3', 80, 'S'))
+    measure('tun IPv4, established', pkt4('10.9.0.3', 80, 'A'))
+    open(pkt6('fd00:9::3', 80, 'S'))
+    measure('tun IPv6, established', pkt6('fd00:9::3', 80, 'A'))
+    const N = 1_000_000
+    fillConns(dp, N)
+    measure(`conn hit among ${N / 1e6}M flows, dr`, pkt4('10.9.0.2', 80, 'A'), [SRC4_OFF, ip4(CLIENT4), N])
+  } finally {
+    d.close(); pass.close(); dp.close()
+  }
+  printRows('data plane (BPF_PROG_TEST_RUN, fresh packet per run; net = minus driver+XDP_PASS baseline)', rows)
+  void MapType
+}
