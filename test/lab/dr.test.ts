@@ -9,6 +9,7 @@ import { holdConnections } from '../helpers/held'
 import { httpRequests, startHttpServer } from '../../src/lab/http'
 import { withNetns } from '../../src/bpf'
 import { findDataplane } from '../../src/dataplane/loader'
+import { statCounterNames } from '../../src/dataplane/abi'
 
 for (const fam of ['ipv4', 'ipv6'] as const) {
   t.test(`dr ${fam}: 1,000 connections follow the weights 1:3 (wrr)`, needsRoot, async (t) => {
@@ -30,13 +31,18 @@ for (const fam of ['ipv4', 'ipv6'] as const) {
     // Each CPU walks the IPVS sequence B B A B from its own cursor: at most one step off per CPU.
     const a = r.byResponder.rs1 ?? 0
     t.ok(Math.abs(a - 250) <= 4, `rs1 (weight 1) got ${a} of 1000, rs2 (weight 3) ${r.byResponder.rs2 ?? 0}`)
-    const stats = lab.inDirector((dp) => {
+    const { svc, created } = lab.inDirector((dp) => {
       const key = Buffer.alloc(4)
       let conns = 0n
       for (const slot of dp.maps.svcStats.lookupPerCpu(key) ?? []) conns += slot.readBigUInt64LE(0)
-      return conns
+      key.writeUInt32LE(statCounterNames().indexOf('conn_new'))
+      const made = (dp.maps.counters.lookupPerCpu(key) ?? []).reduce((s, b) => s + b.readBigUInt64LE(0), 0n)
+      return { svc: conns, created: made }
     })
-    t.equal(stats, 1000n, 'the service counted 1,000 connections')
+    // A client port reused while the old entry is not yet TIME_WAIT/CLOSE joins that entry (IPVS
+    // conn_reuse_mode 1), so a few of the 1,000 may not be new entries.
+    t.ok(svc >= 950n && svc <= 1000n, `the service counted ${svc} new connections for 1,000 requests`)
+    t.equal(svc, created, 'the same as the conn_new counter')
   })
 }
 
