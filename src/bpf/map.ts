@@ -147,6 +147,27 @@ export class BpfMap extends FdHolder {
     return out
   }
 
+  /**
+   * One step of a BPF_MAP_LOOKUP_BATCH walk, for walks that yield between steps (the daemon's
+   * sweeper): up to `chunk` entries after `token` (null: from the start), laid out back to back
+   * (count × keySize, count × valueBytes) without a Buffer per entry, and the token to go on from
+   * (null when the walk is complete).
+   */
+  lookupBatchRaw(token: Buffer | null, chunk: number): { keys: Buffer; values: Buffer; count: number; token: Buffer | null } {
+    checkUint('chunk', chunk, 1 << 20)
+    if (chunk === 0) throw new ArgumentError('chunk must be at least 1')
+    const r: { keys: Buffer; values: Buffer; count: number; token: Buffer | null } =
+      native().mapLookupBatch(this.fd, token, Math.max(this.keySize, 8), this.keySize, this.valueBytes, chunk)
+    return r
+  }
+
+  /** Delete keys laid out back to back (count × keySize) with BPF_MAP_DELETE_BATCH; stops at a missing key. */
+  deleteBatchRaw(keys: Buffer, count: number): number {
+    checkUint('count', count)
+    checkBuffer('keys', keys, count * this.keySize)
+    return count === 0 ? 0 : native().mapDeleteBatch(this.fd, keys, count)
+  }
+
   /** Write many entries with BPF_MAP_UPDATE_BATCH; returns the number written. */
   updateBatch(entries: readonly MapEntry[], mode: UpdateMode = 'any'): number {
     if (entries.length === 0) return 0

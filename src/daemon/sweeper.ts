@@ -1,0 +1,265 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// The connection sweeper: walks xvs_conns in bounded batches and deletes the entries past their
+// timeout, by the rules of the packet path (xvs_conn_timeout_s and xvs_conn_expired in
+// bpf/include/xvs/conntrack.h), and entries of a service that no longer exists or was replaced (the
+// packet path treats both as absent already; the sweeper gives their slots back before the LRU has to
+// evict live flows). On the way it counts each real server's active (ESTABLISHED) and inactive
+// connections, as IPVS shows them, and hands the counts to `reconcile` (the data plane's lc-family
+// counters, when it keeps them).
+//
+// Each batch is one BPF_MAP_LOOKUP_BATCH of at most `batchSize` entries, a re-read of every candidate
+// (an entry the packet path rewrote since, e.g. a new flow on the same ports, has other bytes and is
+// kept), and one BPF_MAP_DELETE_BATCH; between batches the sweeper yields to the event loop, so a table
+// of millions never stalls the daemon.
+import { setImmediate as yieldToLoop } from 'node:timers/promises'
+import { Conn, ConnFlags, ConnKey, ConnState, Proto, ServiceKey, Timeouts } from '../dataplane/abi'
+import { silentLogger, type Logger } from '../log'
+import { systemClock, type Clock, type TimerHandle } from '../util/clock'
+
+/** The part of a BpfMap the sweeper uses (xvs_conns), so tests can hand it a fake. */
+export interface ConnTable {
+  readonly keySize: number
+  /** Bytes of one value as the batch calls lay them out. */
+  readonly valueBytes: number
+  readonly maxEntries: number
+  lookupBatchRaw(token: Buffer | null, chunk: number): { keys: Buffer; values: Buffer; count: number; token: Buffer | null }
+  lookup(key: Buffer): Buffer | null
+  deleteBatchRaw(keys: Buffer, count: number): number
+}
+
+/** Timeouts as xvs_settings holds them: seconds, 0 = the default. */
+export interface ConnTimeouts { tcp_timeout_s: number; tcp_fin_timeout_s: number; udp_timeout_s: number }
+
+/** xvs_conn_timeout_s(): seconds a connection in `state` lives without packets. */
+export function connTimeoutS(proto: number, state: number, set: ConnTimeouts): number {
+  if (proto !== Proto.TCP) return set.udp_timeout_s || Timeouts.UDP_S
+  switch (state) {
+    case ConnState.ESTABLISHED: return set.tcp_timeout_s || Timeouts.TCP_S
+    case ConnState.FIN_WAIT: return set.tcp_fin_timeout_s || Timeouts.TCP_FIN_S
+    case ConnState.SYN_SENT: return Timeouts.SYN_SENT_S
+    case ConnState.SYN_RECV: return Timeouts.SYN_RECV_S
+    case ConnState.TIME_WAIT: return Timeouts.TIME_WAIT_S
+    case ConnState.CLOSE: return Timeouts.CLOSE_S
+    case ConnState.CLOSE_WAIT: return Timeouts.CLOSE_WAIT_S
+    case ConnState.LAST_ACK: return Timeouts.LAST_ACK_S
+    case ConnState.LISTEN: return Timeouts.LISTEN_S
+    case ConnState.SYNACK: return Timeouts.SYNACK_S
+    default: return Timeouts.NONE_S
+  }
+}
+
+const NS = 1_000_000_000n
+
+/**
+ * xvs_conn_expired(): idle longer than the timeout (strictly). An entry touched after `nowNs` was
+ * sampled (last_seen ahead of now) is not expired; the packet path's unsigned difference never sees that.
+ */
+export function connExpired(lastSeenNs: bigint, proto: number, state: number, set: ConnTimeouts, nowNs: bigint): boolean {
+  return nowNs > lastSeenNs && nowNs - lastSeenNs > BigInt(connTimeoutS(proto, state, set)) * NS
+}
+
+// Field offsets from the ABI codecs (checked against BTF), not typed by hand.
+const off = (codec: { fields: readonly { name: string; offset: number }[] }, name: string): number => codec.fields.find((f) => f.name === name)!.offset
+const C_LAST_SEEN = off(Conn, 'last_seen_ns')
+const C_CREATED = off(Conn, 'created_ns')
+const C_REAL = off(Conn, 'real_id')
+const C_SERVICE = off(Conn, 'service_id')
+const C_STATE = off(Conn, 'state')
+const C_FLAGS = off(Conn, 'flags')
+const K_VADDR = off(ConnKey, 'vaddr')
+const K_VPORT = off(ConnKey, 'vport')
+const K_PROTO = off(ConnKey, 'proto')
+const K_FAMILY = off(ConnKey, 'family')
+const S_PORT = off(ServiceKey, 'port')
+const S_PROTO = off(ServiceKey, 'proto')
+const S_FAMILY = off(ServiceKey, 'family')
+
+/** The xvs_services key a connection key is looked up under (with `port`, or the wildcard 0). */
+export function serviceKeyOf(connKey: Buffer, base: number, wildcard = false): Buffer {
+  const k = Buffer.alloc(ServiceKey.size)
+  connKey.copy(k, 0, base + K_VADDR, base + K_VADDR + 16)
+  if (!wildcard) connKey.copy(k, S_PORT, base + K_VPORT, base + K_VPORT + 2)
+  k[S_PROTO] = connKey[base + K_PROTO]!
+  k[S_FAMILY] = connKey[base + K_FAMILY]!
+  return k
+}
+
+export interface RealCounts { active: number; inactive: number; persistent: number }
+
+export interface SweepReport {
+  /** Entries read. */
+  scanned: number
+  /** Deleted as past their timeout. */
+  expired: number
+  /** Deleted because their service is gone or was replaced. */
+  stale: number
+  /** Candidates the packet path rewrote (or removed) between the read and the delete: kept. */
+  raced: number
+  batches: number
+  durationMs: number
+  /** Live entries per real id. */
+  counts: Map<number, RealCounts>
+}
+
+export interface SweeperOptions {
+  conns: ConnTable
+  /** xvs_settings' timeouts, read at the start of each pass. */
+  timeouts: () => ConnTimeouts
+  /** xvs_services as (hex of the key) -> service id, read at the start of each pass; omit to keep stale entries. */
+  services?: () => ReadonlyMap<string, number>
+  /** bpf_ktime_get_ns()'s clock (CLOCK_MONOTONIC), ns; default process.hrtime.bigint. */
+  nowNs?: () => bigint
+  clock?: Clock
+  log?: Logger
+  /** Entries per lookup/delete batch; default 4096. */
+  batchSize?: number
+  /** Between the end of one pass and the start of the next, ms; default 2000. */
+  intervalMs?: number
+  /** Given each pass's live counts per real id (the data plane's active/inactive counters). */
+  reconcile?: (counts: ReadonlyMap<number, RealCounts>) => void
+}
+
+export interface SweeperTotals {
+  passes: number
+  scanned: number
+  expired: number
+  stale: number
+  raced: number
+  errors: number
+  last: SweepReport | undefined
+}
+
+export class ConnSweeper {
+  private readonly opts: Required<Omit<SweeperOptions, 'services' | 'reconcile' | 'log'>> & Pick<SweeperOptions, 'services' | 'reconcile'>
+  private readonly log: Logger
+  private timer: TimerHandle | undefined
+  private running = false
+  private current: Promise<SweepReport> | undefined
+  readonly totals: SweeperTotals = { passes: 0, scanned: 0, expired: 0, stale: 0, raced: 0, errors: 0, last: undefined }
+
+  constructor(opts: SweeperOptions) {
+    this.opts = {
+      nowNs: () => process.hrtime.bigint(), clock: systemClock, batchSize: 4096, intervalMs: 2000, ...opts,
+    }
+    this.log = (opts.log ?? silentLogger).child({ component: 'sweeper' })
+  }
+
+  /** Sweep every intervalMs until stop(). */
+  start(): void {
+    if (this.running) return
+    this.running = true
+    this.schedule(0)
+  }
+
+  /** Stops the timer and waits for a pass in progress to end. */
+  async stop(): Promise<void> {
+    this.running = false
+    if (this.timer !== undefined) this.opts.clock.clearTimeout(this.timer)
+    this.timer = undefined
+    if (this.current) await this.current.catch(() => undefined)
+  }
+
+  private schedule(ms: number): void {
+    this.timer = this.opts.clock.setTimeout(() => {
+      this.timer = undefined
+      void this.sweep().catch(() => undefined).finally(() => { if (this.running) this.schedule(this.opts.intervalMs) })
+    }, ms)
+  }
+
+  /** One pass over the table (a pass already under way is joined, not doubled). */
+  sweep(): Promise<SweepReport> {
+    this.current ??= this.pass().then(
+      (r) => { this.current = undefined; return r },
+      (err: unknown) => {
+        this.current = undefined
+        this.totals.errors++
+        this.log.error({ err }, 'connection sweep failed')
+        throw err
+      })
+    return this.current
+  }
+
+  private async pass(): Promise<SweepReport> {
+    const { conns, batchSize } = this.opts
+    const started = this.opts.clock.now()
+    // now before the services: an entry created before now found its service in what is read next.
+    const nowNs = this.opts.nowNs()
+    const set = this.opts.timeouts()
+    const services = this.opts.services?.()
+    const ks = conns.keySize
+    const vs = conns.valueBytes
+    const report: SweepReport = { scanned: 0, expired: 0, stale: 0, raced: 0, batches: 0, durationMs: 0, counts: new Map() }
+    let token: Buffer | null = null
+    for (let guard = 0; guard <= conns.maxEntries + 1; guard++) {
+      const r = conns.lookupBatchRaw(token, batchSize)
+      report.batches++
+      report.scanned += r.count
+      const doomed: number[] = []
+      const why: ('expired' | 'stale')[] = []
+      for (let i = 0; i < r.count; i++) {
+        const kb = i * ks
+        const vb = i * vs
+        const proto = r.keys[kb + K_PROTO]!
+        const state = r.values[vb + C_STATE]!
+        const lastSeen = r.values.readBigUInt64LE(vb + C_LAST_SEEN)
+        if (connExpired(lastSeen, proto, state, set, nowNs)) { doomed.push(i); why.push('expired'); continue }
+        const serviceId = r.values.readUInt32LE(vb + C_SERVICE)
+        if (services) {
+          const id = services.get(serviceKeyOf(r.keys, kb).toString('hex')) ?? services.get(serviceKeyOf(r.keys, kb, true).toString('hex'))
+          // Created before this pass read the services (a flow of a service added since is not judged on old news).
+          if (id !== serviceId && r.values.readBigUInt64LE(vb + C_CREATED) < nowNs) { doomed.push(i); why.push('stale'); continue }
+        }
+        const realId = r.values.readUInt32LE(vb + C_REAL)
+        let c = report.counts.get(realId)
+        if (!c) report.counts.set(realId, (c = { active: 0, inactive: 0, persistent: 0 }))
+        if (r.values[vb + C_FLAGS]! & ConnFlags.TEMPLATE) c.persistent++
+        else if (proto === Proto.TCP && state === ConnState.ESTABLISHED) c.active++
+        else c.inactive++
+      }
+      if (doomed.length) this.remove(r.keys, r.values, vs, doomed, why, report)
+      token = r.token
+      if (token === null) break
+      await yieldToLoop()
+    }
+    report.durationMs = this.opts.clock.now() - started
+    this.totals.passes++
+    this.totals.scanned += report.scanned
+    this.totals.expired += report.expired
+    this.totals.stale += report.stale
+    this.totals.raced += report.raced
+    this.totals.last = report
+    if (report.expired || report.stale) this.log.debug({ scanned: report.scanned, expired: report.expired, stale: report.stale, raced: report.raced, ms: report.durationMs }, 'connections swept')
+    try {
+      this.opts.reconcile?.(report.counts)
+    } catch (err) {
+      this.totals.errors++
+      this.log.error({ err }, 'reconciling connection counters failed')
+    }
+    return report
+  }
+
+  /** Re-read each candidate, delete those still as they were, in one batch (skipping keys gone meanwhile). */
+  private remove(keys: Buffer, values: Buffer, vs: number, doomed: number[], why: ('expired' | 'stale')[], report: SweepReport): void {
+    const { conns } = this.opts
+    const ks = conns.keySize
+    const out = Buffer.alloc(doomed.length * ks)
+    const kinds: ('expired' | 'stale')[] = []
+    let n = 0
+    doomed.forEach((i, j) => {
+      const key = keys.subarray(i * ks, (i + 1) * ks)
+      const now = conns.lookup(key)
+      if (now === null || !now.subarray(0, Conn.size).equals(values.subarray(i * vs, i * vs + Conn.size))) { report.raced++; return }
+      key.copy(out, n * ks)
+      kinds.push(why[j]!)
+      n++
+    })
+    let done = 0
+    while (done < n) {
+      const d = conns.deleteBatchRaw(out.subarray(done * ks, n * ks), n - done)
+      for (let j = done; j < done + d; j++) report[kinds[j]!]++
+      done += d
+      // The batch stops at a key that vanished since the re-read (the packet path or the LRU took it).
+      if (done < n) { report.raced++; done++ }
+    }
+  }
+}
