@@ -10,7 +10,8 @@
         "native/prog.cc",
         "native/link.cc",
         "native/btf.cc",
-        "native/netns.cc"
+        "native/netns.cc",
+        "native/socket.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"

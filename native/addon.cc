@@ -30,6 +30,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitLink(env, exports);
   InitBtf(env, exports);
   InitNetns(env, exports);
+  InitSocket(env, exports);
   return exports;
 }
 

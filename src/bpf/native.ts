@@ -24,6 +24,11 @@ export interface NativeTestRunOpts {
   batchSize?: number
 }
 export interface NativeTestRunResult { retval: number; duration: number; dataOut: Buffer; ctxOut?: Buffer }
+export interface NativeRawPacket {
+  data: Buffer; truncated: boolean; src: Buffer | null; dst: Buffer | null; hops: number; ifindex: number
+}
+/** An opaque uv_poll_t handle (pollStart). */
+export type NativePollHandle = { readonly __brand: 'NativePollHandle' }
 export interface NativeBtfStruct { size: number; members: { name: string; offset: number; size: number; bitSize: number }[] }
 
 export interface NativeObject {
@@ -78,6 +83,15 @@ export interface NativeBinding {
   netnsOpen(path: string): number
   netnsCookie(): string
   netnsSet(fd: number): void
+  rawOpen(family: number, protocol: number, ifname: string): number
+  rawSend(fd: number, family: number, data: Buffer, dst: Buffer, src: Buffer | null, ifindex: number): number
+  rawRecv(fd: number, family: number, maxLen: number): NativeRawPacket | null
+  sockSetInt(fd: number, level: number, name: number, value: number): void
+  mcastMembership(fd: number, family: number, group: Buffer, ifindex: number, join: boolean): void
+  packetOpen(ifindex: number): number
+  packetSend(fd: number, ifindex: number, frame: Buffer): number
+  pollStart(fd: number, callback: (status: number, events: number) => void): NativePollHandle
+  pollStop(handle: NativePollHandle): void
 }
 
 /** The repository root: dist/src/bpf/ when compiled, src/bpf/ when run from source. */
