@@ -1,0 +1,119 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// The daemon's connection sweeper against the real xvs_conns of a loaded (unattached) director: entries
+// the packet path made (BPF_PROG_TEST_RUN) are judged on the same clock (bpf_ktime_get_ns and
+// process.hrtime both read CLOCK_MONOTONIC); what the sweeper deletes the packet path would treat as
+// absent, what it keeps the packet path still uses; entries of a replaced service go; and a table of
+// 100,000 entries is swept in bounded batches with the event loop running between them.
+import t from 'tap'
+import { needsRoot } from '../helpers/root'
+import { CLIENT_MAC, Director, DIRECTOR_MAC } from '../helpers/director'
+import { Conn, ConnKey, ConnState, Proto, Sched, Service, Timeouts } from '../../src/dataplane/abi'
+import { ConnSweeper } from '../../src/daemon/sweeper'
+import { ether, ipv4, tcp, udp } from '../../src/lab/packet'
+
+const CIP = '10.0.0.1'
+const VIP = '10.0.0.10'
+const MAC = '02:00:00:00:03:01'
+const defaults = { tcp_timeout_s: 0, tcp_fin_timeout_s: 0, udp_timeout_s: 0 }
+
+function setup(d: Director): void {
+  d.settings({})
+  d.addService({ id: 0, vip: VIP, port: 80, sched: Sched.RR, reals: [{ id: 1, addr: '10.1.0.1', dst_mac: MAC }] })
+  d.addService({ id: 1, vip: VIP, port: 53, proto: Proto.UDP, sched: Sched.RR, reals: [{ id: 2, addr: '10.1.0.2', dst_mac: MAC }] })
+}
+const seg = (sport: number, flags: string): Buffer => ether({ dst: DIRECTOR_MAC, src: CLIENT_MAC }, ipv4({ src: CIP, dst: VIP }, tcp({ sport, dport: 80, flags })))
+const dgram = (sport: number): Buffer => ether({ dst: DIRECTOR_MAC, src: CLIENT_MAC }, ipv4({ src: CIP, dst: VIP }, udp({ sport, dport: 53, payload: 'q' })))
+const tkey = (cport: number) => ({ caddr: CIP, vaddr: VIP, cport, vport: 80, proto: Proto.TCP })
+const ukey = (cport: number) => ({ caddr: CIP, vaddr: VIP, cport, vport: 53, proto: Proto.UDP })
+
+function sweeper(d: Director, o: Partial<ConstructorParameters<typeof ConnSweeper>[0]> = {}): ConnSweeper {
+  return new ConnSweeper({ conns: d.conns, timeouts: () => defaults, ...o })
+}
+
+t.test('entries made by the packet path: the sweeper and the packet path agree on what is expired', needsRoot, async (t) => {
+  const d = Director.load(t)
+  setup(d)
+  // SYN_RECV (60 s), ESTABLISHED (900 s), FIN_WAIT (120 s), CLOSE (10 s), UDP (300 s).
+  const flows: { key: Parameters<Director['conn']>[0]; packets: Buffer[]; state: number; timeout: number }[] = [
+    { key: tkey(40000), packets: [seg(40000, 'S')], state: ConnState.SYN_RECV, timeout: Timeouts.SYN_RECV_S },
+    { key: tkey(40001), packets: [seg(40001, 'S'), seg(40001, 'A')], state: ConnState.ESTABLISHED, timeout: Timeouts.TCP_S },
+    { key: tkey(40002), packets: [seg(40002, 'S'), seg(40002, 'A'), seg(40002, 'FA')], state: ConnState.FIN_WAIT, timeout: Timeouts.TCP_FIN_S },
+    { key: tkey(40003), packets: [seg(40003, 'S'), seg(40003, 'A'), seg(40003, 'RA')], state: ConnState.CLOSE, timeout: Timeouts.CLOSE_S },
+    { key: ukey(5300), packets: [dgram(5300)], state: ConnState.UDP, timeout: Timeouts.UDP_S },
+  ]
+  for (const f of flows) for (const p of f.packets) t.match(d.run(p).action, /tx/i)
+  for (const f of flows) t.equal(d.conn(f.key)?.state, f.state, `${f.state} made by the packet path`)
+
+  let r = await sweeper(d).sweep()
+  t.same({ scanned: r.scanned, expired: r.expired }, { scanned: 5, expired: 0 }, 'fresh entries are all alive on the sweeper\'s clock')
+  t.same(r.counts.get(1), { active: 1, inactive: 3, persistent: 0 }, 'real 1: one ESTABLISHED, three in other states')
+  t.same(r.counts.get(2), { active: 0, inactive: 1, persistent: 0 }, 'real 2: the UDP flow, inactive')
+
+  // Two seconds short of each timeout: kept; three past it: deleted. The packet path agrees.
+  for (const f of flows) d.ageConn(f.key, f.timeout - 2)
+  r = await sweeper(d).sweep()
+  t.equal(r.expired, 0, 'nothing deleted two seconds before the timeouts')
+  for (const f of flows) d.ageConn(f.key, 5)
+  r = await sweeper(d).sweep()
+  t.equal(r.expired, 5, 'all deleted three seconds after their timeouts')
+  t.equal(d.allConns().length, 0)
+
+  // The same ages, judged by the packet path instead (the entry is treated as absent: conn_expired).
+  for (const f of flows) for (const p of f.packets) d.run(p)
+  for (const f of flows) d.ageConn(f.key, f.timeout + 3)
+  const expiredBefore = d.counters().conn_expired ?? 0n
+  for (const f of flows) d.run(f.packets[0]!)
+  t.equal((d.counters().conn_expired ?? 0n) - expiredBefore, 5n, 'the packet path found the same five expired')
+})
+
+t.test('configured timeouts (xvs_settings) are the ones applied', needsRoot, async (t) => {
+  const d = Director.load(t)
+  setup(d)
+  d.run(seg(41000, 'S')); d.run(seg(41000, 'A'))
+  d.ageConn(tkey(41000), 65)
+  const settings = () => ({ tcp_timeout_s: 60, tcp_fin_timeout_s: 0, udp_timeout_s: 0 })
+  t.equal((await sweeper(d).sweep()).expired, 0, 'alive under the 900 s default')
+  t.equal((await sweeper(d, { timeouts: settings }).sweep()).expired, 1, 'expired under tcp 60 s')
+})
+
+t.test('entries of a service that was replaced are deleted', needsRoot, async (t) => {
+  const d = Director.load(t)
+  setup(d)
+  d.run(seg(42000, 'S'))
+  d.run(dgram(5301))
+  const ids = () => new Map([...d.services.entries()].map((e) => [e.key.toString('hex'), Service.decode(e.value).id]))
+  t.equal((await sweeper(d, { services: ids }).sweep()).stale, 0, 'both services as they were: nothing stale')
+  d.setService(VIP, 80, Proto.TCP, { ...d.service(VIP, 80)!, id: 7 })
+  const r = await sweeper(d, { services: ids }).sweep()
+  t.equal(r.stale, 1, 'the TCP entry of the replaced service went')
+  t.ok(d.conn(ukey(5301)), 'the UDP service\'s entry stayed')
+})
+
+t.test('100,000 entries: bounded batches, the event loop keeps running', needsRoot, async (t) => {
+  const d = Director.load(t, { conns: 1 << 17 })
+  setup(d)
+  const now = process.hrtime.bigint()
+  const n = 100_000
+  const keys = Buffer.alloc(n * ConnKey.size)
+  const values = Buffer.alloc(n * Conn.size)
+  for (let i = 0; i < n; i++) {
+    ConnKey.encodeInto({ caddr: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, vaddr: VIP, cport: 1024 + (i % 50000), vport: 80, proto: Proto.TCP, family: 2 }, keys, i * ConnKey.size)
+    // Every other entry idle for 1000 s (past ESTABLISHED's 900), the rest fresh.
+    Conn.encodeInto({ last_seen_ns: i % 2 ? now : now - 1000n * 1_000_000_000n, created_ns: now - 1_000_000_000_000n, real_id: 1, service_id: 0, state: ConnState.ESTABLISHED }, values, i * Conn.size)
+  }
+  t.equal(d.conns.updateBatchRaw(keys, values, n), n, 'table filled')
+  let maxGap = 0
+  let last = performance.now()
+  const timer = setInterval(() => { const x = performance.now(); maxGap = Math.max(maxGap, x - last); last = x }, 1)
+  const started = performance.now()
+  const r = await sweeper(d, { batchSize: 4096 }).sweep()
+  const ms = performance.now() - started
+  clearInterval(timer)
+  t.equal(r.scanned, n)
+  t.equal(r.expired, n / 2)
+  t.equal(r.counts.get(1)?.active, n / 2, 'the fresh half counted active')
+  t.ok(r.batches >= Math.ceil(n / 4096), `${r.batches} batches`)
+  t.comment(`swept ${n} entries (${n / 2} deleted) in ${ms.toFixed(0)} ms; longest event-loop gap ${maxGap.toFixed(1)} ms`)
+  t.ok(maxGap < 250, `the event loop was never held for long (longest gap ${maxGap.toFixed(1)} ms)`)
+  t.equal([...d.conns.keys()].length, n / 2)
+})
