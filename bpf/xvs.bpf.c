@@ -3,10 +3,12 @@
  * xvs director: the XDP packet path (DESIGN.md, "The data plane").
  *
  *   parse -> ICMP error? follow its connection
- *         -> service lookup: (VIP, proto, port), then (VIP, proto, 0)
+ *         -> service lookup: (VIP, proto, port), then (VIP, proto, 0),
+ *            then the service groups' port ranges of (VIP, proto)
  *         -> not a service: XDP_PASS, untouched
  *         -> connection lookup: a hit keeps its real server
- *         -> miss: schedule (TCP only on a SYN), create the entry
+ *         -> miss: persistence template or scheduler (TCP only on a SYN),
+ *            create the entry, count it on its real server
  *         -> forward (dr, tun; nat/fullnat later) -> count
  */
 #include <linux/bpf.h>
@@ -19,6 +21,7 @@
 #include "xvs/packet.h"
 #include "xvs/conntrack.h"
 #include "xvs/sched.h"
+#include "xvs/persist.h"
 #include "xvs/forward.h"
 
 /* Puts the ABI enums into this object's BTF for userspace; never read. */
@@ -73,37 +76,100 @@ static __always_inline int xvs_handle_icmp_error(struct xdp_md *ctx, struct xvs_
 	return xvs_account(action, service_id, real_id, pkt, 0);
 }
 
-static __always_inline struct xvs_service *xvs_service_lookup(const struct xvs_conn_key *flow)
-{
-	struct xvs_service_key key = {
-		.addr = flow->vaddr,
-		.port = flow->vport,
-		.proto = flow->proto,
-		.family = flow->family,
-	};
-	struct xvs_service *svc;
+/* Binary search steps over XVS_GROUP_RANGES_MAX ranges: 2^steps > ranges. */
+#define XVS_GROUP_SEARCH_STEPS 7
+_Static_assert((1 << XVS_GROUP_SEARCH_STEPS) > XVS_GROUP_RANGES_MAX, "group search too short");
 
-	svc = bpf_map_lookup_elem(&xvs_services, &key);
+/*
+ * The id of the service group matching the flow, 0 if none (group ids
+ * start at 1): the (VIP, protocol)'s sorted ranges, binary-searched for
+ * the last one starting at or below the port. A global function, so that
+ * the search's branches are verified once, not on every path after it.
+ */
+__noinline int xvs_group_find(const struct xvs_conn_key *flow)
+{
+	struct xvs_group_key gkey = {};
+	struct xvs_group_ranges *gr;
+	struct xvs_port_range *r;
+	__u32 lo = 0, hi, mid;
+	__u16 port;
+	int i;
+
+	if (!flow)
+		return 0;
+	gkey.addr = flow->vaddr;
+	gkey.proto = flow->proto;
+	gkey.family = flow->family;
+	gr = bpf_map_lookup_elem(&xvs_grp_ranges, &gkey);
+	if (!gr)
+		return 0;
+	port = bpf_ntohs(flow->vport);
+	hi = gr->count;
+	if (hi > XVS_GROUP_RANGES_MAX)
+		hi = XVS_GROUP_RANGES_MAX;
+
+	for (i = 0; i < XVS_GROUP_SEARCH_STEPS; i++) {
+		if (lo >= hi)
+			break;
+		mid = (lo + hi) / 2;
+		if (mid >= XVS_GROUP_RANGES_MAX)
+			return 0;
+		if (gr->ranges[mid].first <= port)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	/* lo ranges start at or below port; the last of them may hold it */
+	if (lo == 0 || lo > XVS_GROUP_RANGES_MAX)
+		return 0;
+	r = &gr->ranges[lo - 1];
+	if (port > r->last)
+		return 0;
+	return r->group_id;
+}
+
+/* The flow's service, and in *key the key it was found under. */
+static __always_inline struct xvs_service *xvs_service_lookup(const struct xvs_conn_key *flow,
+							      struct xvs_service_key *key)
+{
+	struct xvs_service *svc;
+	__u32 group;
+
+	key->addr = flow->vaddr;
+	key->port = flow->vport;
+	key->proto = flow->proto;
+	key->family = flow->family;
+	svc = bpf_map_lookup_elem(&xvs_services, key);
 	if (svc)
 		return svc;
-	key.port = 0;
-	/* later, on a miss: service groups (several VIP/proto/port ranges, one service) */
-	return bpf_map_lookup_elem(&xvs_services, &key);
+	key->port = 0;
+	svc = bpf_map_lookup_elem(&xvs_services, key);
+	if (svc)
+		return svc;
+	group = xvs_group_find(flow);
+	if (!group)
+		return NULL;
+	/* a group's entry: its id where the VIP goes, port 0, proto 0 (abi.h) */
+	__builtin_memset(&key->addr, 0, sizeof(key->addr));
+	key->addr.v4 = bpf_htonl(group);
+	key->proto = 0;
+	return bpf_map_lookup_elem(&xvs_services, key);
 }
 
 static __always_inline int xvs_handle_flow(struct xdp_md *ctx, struct xvs_pkt *pkt)
 {
 	const struct xvs_settings *set;
+	struct xvs_service_key skey;
 	struct xvs_service *found;
 	struct xvs_service svc;
 	struct xvs_conn *conn = NULL;
 	struct xvs_real *real = NULL;
 	__u32 real_id = XVS_REAL_NONE;
-	int one_packet, is_tcp, sched;
+	int one_packet, is_tcp, sched, persistent;
 	int new_conn = 0;
 	__u64 now;
 
-	found = xvs_service_lookup(&pkt->key);
+	found = xvs_service_lookup(&pkt->key, &skey);
 	if (!found)
 		/* later: nat/fullnat replies from RIP:rport are looked up here */
 		return xvs_verdict(XVS_STAT_PASS_NOT_SERVICE, XDP_PASS);
@@ -116,6 +182,7 @@ static __always_inline int xvs_handle_flow(struct xdp_md *ctx, struct xvs_pkt *p
 	now = bpf_ktime_get_ns();
 	is_tcp = pkt->key.proto == IPPROTO_TCP;
 	one_packet = !is_tcp && (svc.flags & XVS_SVC_F_ONE_PACKET);
+	persistent = svc.flags & XVS_SVC_F_PERSISTENT;
 
 	if (!one_packet)
 		conn = bpf_map_lookup_elem(&xvs_conns, &pkt->key);
@@ -123,21 +190,25 @@ static __always_inline int xvs_handle_flow(struct xdp_md *ctx, struct xvs_pkt *p
 		if (conn->service_id != svc.id ||
 		    xvs_conn_expired(conn, pkt->key.proto, set, now)) {
 			/* a stale entry, whatever the sweeper has not removed yet */
-			bpf_map_delete_elem(&xvs_conns, &pkt->key);
+			xvs_conn_remove(&pkt->key, conn);
 			xvs_count(XVS_STAT_CONN_EXPIRED);
 		} else if (is_tcp && xvs_tcp_is_initial_syn(pkt->tcp_flags) &&
 			   (conn->state == XVS_CONN_S_TIME_WAIT ||
 			    conn->state == XVS_CONN_S_CLOSE)) {
 			/* a new connection reusing the ports of a closed one: schedule it afresh */
-			bpf_map_delete_elem(&xvs_conns, &pkt->key);
+			xvs_conn_remove(&pkt->key, conn);
 			xvs_count(XVS_STAT_CONN_REUSED);
 		} else {
 			real = xvs_real_get(conn->real_id);
 			if (real && xvs_real_alive(real, svc.id)) {
 				real_id = conn->real_id;
-				xvs_conn_touch(conn, pkt, now);
+				/* a refreshed flow keeps its persistence template alive */
+				if (xvs_conn_touch(conn, pkt, now) && persistent)
+					xvs_persist_touch(&svc, &skey, &pkt->key,
+							  xvs_conn_until_s(pkt->key.proto, conn->state,
+									   now, set));
 			} else if (set->expire_nodest_conn) {
-				bpf_map_delete_elem(&xvs_conns, &pkt->key);
+				xvs_conn_remove(&pkt->key, conn);
 				xvs_count(XVS_STAT_CONN_NODEST_EXPIRED);
 			} else {
 				return xvs_verdict(XVS_STAT_DROP_REAL_UNAVAILABLE, XDP_DROP);
@@ -155,15 +226,26 @@ static __always_inline int xvs_handle_flow(struct xdp_md *ctx, struct xvs_pkt *p
 		if (is_tcp && !xvs_tcp_may_open(pkt->tcp_flags) &&
 		    (!set->sloppy_tcp || (pkt->tcp_flags & XVS_TCP_RST)))
 			return xvs_verdict(XVS_STAT_PASS_TCP_NOT_SYN, XDP_PASS);
-		/* later: persistence templates (svc.flags & XVS_SVC_F_PERSISTENT) */
-		sched = xvs_schedule(&svc, &pkt->key);
-		if (sched <= 0)
-			return xvs_verdict(sched ? -sched : XVS_STAT_DROP_NO_BACKEND, XDP_DROP);
+		sched = persistent ? xvs_persist_lookup(&svc, &skey, &pkt->key, now) : 0;
+		if (sched <= 0) {
+			sched = xvs_schedule(&svc, &pkt->key);
+			if (sched <= 0)
+				return xvs_verdict(sched ? -sched : XVS_STAT_DROP_NO_BACKEND,
+						   XDP_DROP);
+			if (persistent)
+				sched = xvs_persist_create(&svc, &skey, &pkt->key, sched, now);
+		}
 		real_id = sched;
-		if (one_packet)
+		if (one_packet) {
 			xvs_count(XVS_STAT_ONE_PACKET);
-		else
+		} else {
 			real_id = xvs_conn_create(pkt, svc.id, real_id, now);
+			if (persistent)
+				xvs_persist_touch(&svc, &skey, &pkt->key,
+						  xvs_conn_until_s(pkt->key.proto,
+								   xvs_conn_initial_state(pkt),
+								   now, set));
+		}
 		real = xvs_real_get(real_id);
 		new_conn = 1;
 	}

@@ -4,7 +4,8 @@
 // it with the BTF of the built object, so a drift fails loudly instead of corrupting maps.
 import path from 'node:path'
 import { projectRoot, btfEnum } from '../bpf'
-import { addr, be16, bytes, defineStruct, mac, pad, u8, u16, u32, u64, AF_INET, AF_INET6, type StructCodec } from './codec'
+import { addr, be16, bytes, defineStruct, mac, pad, s32, u8, u16, u32, u64, AF_INET, AF_INET6, type StructCodec } from './codec'
+import { ArgumentError } from '../errors'
 
 /** Must equal XVS_ABI_VERSION; the loader refuses maps of another version. */
 export const ABI_VERSION = 1
@@ -25,6 +26,8 @@ export type FwdMethodName = Lowercase<keyof typeof FwdMethod>
 export const ServiceFlags = { SCHED_FALLBACK: 1, HASH_SRC_ADDR: 2, HASH_SRC_PORT: 4, ONE_PACKET: 8, PERSISTENT: 16 } as const
 export const RealFlags = { QUIESCED: 1, REMOVED: 2, DOWN: 4 } as const
 export const ConnFlags = { SLOPPY: 1, TEMPLATE: 2 } as const
+/** xvs_conn_key.kind: a flow, or a persistence template's key (abi.h enum xvs_conn_kind). */
+export const ConnKind = { FLOW: 0, TEMPLATE: 1 } as const
 
 export const ConnState = {
   NONE: 0, ESTABLISHED: 1, SYN_SENT: 2, SYN_RECV: 3, FIN_WAIT: 4, TIME_WAIT: 5, CLOSE: 6, CLOSE_WAIT: 7,
@@ -34,11 +37,12 @@ export const ConnState = {
 export const Limits = {
   MAX_SERVICES: 1024, MAX_REALS: 4096, CONNS_DEFAULT: 262144, TX_PORTS_MAX: 64, DECAP_ADDRS_MAX: 64,
   REAL_NONE: 0, SVC_TABLE_MAP_FLAGS: 1 << 12, MH_DEFAULT_SIZE: 16381, MH_MAX_SIZE: 131071, SH_TABLE_SIZE: 256,
+  GROUP_RANGES_MAX: 64, LOCALITY_SET_MAX: 16, LOCALITY_ENTRIES: 16384,
 } as const
 
 export const Timeouts = {
   TCP_S: 900, TCP_FIN_S: 120, UDP_S: 300, NONE_S: 2, SYN_SENT_S: 120, SYN_RECV_S: 60, TIME_WAIT_S: 120, CLOSE_S: 10,
-  CLOSE_WAIT_S: 60, LAST_ACK_S: 30, LISTEN_S: 120, SYNACK_S: 120,
+  CLOSE_WAIT_S: 60, LAST_ACK_S: 30, LISTEN_S: 120, SYNACK_S: 120, LOCALITY_S: 86400,
 } as const
 
 /** Slot of a service's table half in xvs_svc_tables (XVS_SVC_TABLE_SLOT). */
@@ -53,7 +57,8 @@ export interface Service {
   id: number; flags: number; sched: number; active_table: number; table_size: number; num_reals: number
   persist_timeout_s: number; persist_mask: Buffer
 }
-// persist_mask has the VIP's family, which lives in the key: raw bytes here, decodeAddr when shown.
+// persist_mask has the VIP's family, which lives in the key: raw bytes here, decodeAddr when shown
+// (persistMask() builds it).
 export const Service = defineStruct<Service>('xvs_service', [
   ['id', u32], ['flags', u32], ['sched', u8], ['active_table', u8], ['pad0', pad(2)], ['table_size', u32],
   ['num_reals', u32], ['persist_timeout_s', u32], ['persist_mask', bytes(16)],
@@ -62,23 +67,113 @@ export const Service = defineStruct<Service>('xvs_service', [
 export interface Real {
   addr: string; tun_src: string; port: number; family: number; method: number; weight: number; flags: number
   service_id: number; ifindex: number; mtu: number; dst_mac: string; src_mac: string
+  upper_threshold: number; lower_threshold: number
 }
 export const Real = defineStruct<Real>('xvs_real', [
   ['addr', addr('family')], ['tun_src', addr('family')], ['port', be16], ['family', u8], ['method', u8], ['weight', u32],
   ['flags', u32], ['service_id', u32], ['ifindex', u32], ['mtu', u16], ['dst_mac', mac], ['src_mac', mac], ['pad0', pad(2)],
+  ['upper_threshold', u32], ['lower_threshold', u32],
 ])
 
-export interface ConnKey { caddr: string; vaddr: string; cport: number; vport: number; proto: number; family: number }
+// kind and ctl_until_s are optional for literals written before they existed; decode always fills them.
+export interface ConnKey { caddr: string; vaddr: string; cport: number; vport: number; proto: number; family: number; kind?: number }
+// A template's vaddr is its service key's addr: a group's id for a group (decodes as an address; see groupIdOf).
 export const ConnKey = defineStruct<ConnKey>('xvs_conn_key', [
   ['caddr', addr('family')], ['vaddr', addr('family')], ['cport', be16], ['vport', be16], ['proto', u8], ['family', u8],
-  ['pad0', pad(2)],
+  ['kind', u8], ['pad0', pad(1)],
 ])
 
-export interface Conn { last_seen_ns: bigint; created_ns: bigint; real_id: number; service_id: number; state: number; flags: number }
+export interface Conn {
+  last_seen_ns: bigint; created_ns: bigint; real_id: number; service_id: number; state: number; flags: number; ctl_until_s?: number
+}
 export const Conn = defineStruct<Conn>('xvs_conn', [
   ['last_seen_ns', u64], ['created_ns', u64], ['real_id', u32], ['service_id', u32], ['state', u8], ['flags', u8],
-  ['pad0', pad(6)],
+  ['pad0', pad(2)], ['ctl_until_s', u32],
 ])
+
+/** Connections per real server (xvs_real_conns), as IPVS counts them; the counts are signed (abi.h). */
+export interface RealConns { active: number; inactive: number; persistent: number; overload_upper: number }
+export const RealConns = defineStruct<RealConns>('xvs_real_conns', [
+  ['active', s32], ['inactive', s32], ['persistent', s32], ['overload_upper', u32],
+])
+
+export interface GroupKey { addr: string; proto: number; family: number }
+export const GroupKey = defineStruct<GroupKey>('xvs_group_key', [['addr', addr('family')], ['proto', u8], ['family', u8], ['pad0', pad(2)]])
+
+/** One port range of a service group; ports in host order, inclusive. */
+export interface PortRange { first: number; last: number; group_id: number }
+export const PortRange = defineStruct<PortRange>('xvs_port_range', [['first', u16], ['last', u16], ['group_id', u32]])
+
+/** xvs_grp_ranges value: `ranges` holds Limits.GROUP_RANGES_MAX PortRange slots (encodeGroupRanges). */
+export interface GroupRanges { count: number; ranges: Buffer }
+export const GroupRanges = defineStruct<GroupRanges>('xvs_group_ranges', [
+  ['count', u32], ['pad0', pad(4)], ['ranges', bytes(Limits.GROUP_RANGES_MAX * PortRange.size)],
+])
+
+/** A (VIP, protocol)'s ranges, sorted and not overlapping, as one xvs_grp_ranges value. */
+export function encodeGroupRanges(ranges: readonly PortRange[]): Buffer {
+  if (ranges.length > Limits.GROUP_RANGES_MAX) throw new ArgumentError(`${ranges.length} port ranges: at most ${Limits.GROUP_RANGES_MAX} per VIP and protocol`)
+  const b = Buffer.alloc(Limits.GROUP_RANGES_MAX * PortRange.size)
+  ranges.forEach((r, i) => PortRange.encodeInto(r, b, i * PortRange.size))
+  return GroupRanges.encode({ count: ranges.length, ranges: b })
+}
+
+export function decodeGroupRanges(value: Buffer): PortRange[] {
+  const v = GroupRanges.decode(value)
+  const n = Math.min(v.count, Limits.GROUP_RANGES_MAX)
+  return Array.from({ length: n }, (_, i) => PortRange.decode(v.ranges, i * PortRange.size))
+}
+
+export interface LocalityKey { daddr: string; service_id: number; family: number }
+export const LocalityKey = defineStruct<LocalityKey>('xvs_locality_key', [
+  ['daddr', addr('family')], ['service_id', u32], ['family', u8], ['pad0', pad(3)],
+])
+
+/** xvs_locality value; `real_ids` holds Limits.LOCALITY_SET_MAX __u32 slots, `count` of them in use. */
+export interface Locality { lastuse_ns: bigint; lastmod_ns: bigint; count: number; real_ids: Buffer }
+export const Locality = defineStruct<Locality>('xvs_locality', [
+  ['lastuse_ns', u64], ['lastmod_ns', u64], ['count', u32], ['pad0', pad(4)], ['real_ids', bytes(4 * Limits.LOCALITY_SET_MAX)],
+])
+
+/** The real ids of an xvs_locality value's set. */
+export function localityMembers(v: Locality): number[] {
+  const n = Math.min(v.count, Limits.LOCALITY_SET_MAX)
+  return Array.from({ length: n }, (_, i) => v.real_ids.readUInt32LE(4 * i))
+}
+
+/**
+ * The xvs_services key of service group `id` (ipvsadm -f ID): the id in network order where the VIP
+ * goes, port 0, proto 0 (IPPROTO_IP), the group's family (abi.h, struct xvs_service_key).
+ */
+export function groupServiceKey(id: number, family: number): Buffer {
+  const k = Buffer.alloc(ServiceKey.size)
+  k.writeUInt32BE(id >>> 0, 0)
+  k[ServiceKey.fields.find((f) => f.name === 'family')!.offset] = family
+  return k
+}
+
+/** The group id of a service key (or a template's key) with proto 0, else undefined. */
+export function groupIdOf(addrBytes: Buffer, proto: number): number | undefined {
+  return proto === 0 ? addrBytes.readUInt32BE(0) : undefined
+}
+
+/**
+ * persist_mask for a model netmask: a dotted IPv4 mask, or an IPv6 prefix length; network order, 16
+ * bytes (the IPv4 mask in the first four).
+ */
+export function persistMask(netmask: string | number, family: number): Buffer {
+  const b = Buffer.alloc(16)
+  if (family === Family.INET) {
+    String(netmask).split('.').forEach((o, i) => { b[i] = Number(o) })
+    return b
+  }
+  const prefix = Number(netmask)
+  for (let i = 0; i < 16; i++) {
+    const bits = Math.max(0, Math.min(8, prefix - 8 * i))
+    b[i] = bits === 0 ? 0 : (0xff << (8 - bits)) & 0xff
+  }
+  return b
+}
 
 export interface Stats { conns: bigint; packets_in: bigint; bytes_in: bigint; packets_out: bigint; bytes_out: bigint }
 export const Stats = defineStruct<Stats>('xvs_stats', [
@@ -100,7 +195,9 @@ export interface DecapKey { addr: string; family: number }
 export const DecapKey = defineStruct<DecapKey>('xvs_decap_key', [['addr', addr('family')], ['family', u8], ['pad0', pad(3)]])
 
 /** The struct codecs of each object, for the BTF check. */
-export const DIRECTOR_STRUCTS: readonly StructCodec<object>[] = [ServiceKey, Service, Real, ConnKey, Conn, Stats, Settings]
+export const DIRECTOR_STRUCTS: readonly StructCodec<object>[] = [
+  ServiceKey, Service, Real, ConnKey, Conn, Stats, Settings, RealConns, GroupKey, PortRange, GroupRanges, LocalityKey, Locality,
+]
 export const DECAP_STRUCTS: readonly StructCodec<object>[] = [DecapKey]
 
 /** Every enum mirrored here, with the C enum it must equal, for the BTF check. */
@@ -111,6 +208,7 @@ export const ALL_ENUMS: ReadonlyArray<readonly [string, string, Readonly<Record<
   ['xvs_service_flags', 'XVS_SVC_F_', ServiceFlags],
   ['xvs_real_flags', 'XVS_REAL_F_', RealFlags],
   ['xvs_conn_flags', 'XVS_CONN_F_', ConnFlags],
+  ['xvs_conn_kind', 'XVS_CONN_K_', ConnKind],
   ['xvs_conn_state', 'XVS_CONN_S_', ConnState],
   ['xvs_limits', 'XVS_', Limits],
   ['xvs_timeouts', 'XVS_TIMEOUT_', Timeouts],

@@ -7,7 +7,7 @@ import net from 'node:net'
 import { btfStruct } from '../bpf'
 import { ArgumentError, XvsError } from '../errors'
 
-type Scalar = 'u8' | 'u16' | 'u32' | 'u64' | 'be16' | 'be32'
+type Scalar = 'u8' | 'u16' | 'u32' | 's32' | 'u64' | 'be16' | 'be32'
 
 export type FieldType =
   | { kind: 'scalar'; t: Scalar }
@@ -16,11 +16,13 @@ export type FieldType =
   | { kind: 'addr'; familyField: string | number }
   | { kind: 'pad'; size: number }
 
-const SIZES: Record<Scalar, number> = { u8: 1, u16: 2, u32: 4, u64: 8, be16: 2, be32: 4 }
+const SIZES: Record<Scalar, number> = { u8: 1, u16: 2, u32: 4, s32: 4, u64: 8, be16: 2, be32: 4 }
 
 export const u8: FieldType = { kind: 'scalar', t: 'u8' }
 export const u16: FieldType = { kind: 'scalar', t: 'u16' }
 export const u32: FieldType = { kind: 'scalar', t: 'u32' }
+/** __s32, host order. */
+export const s32: FieldType = { kind: 'scalar', t: 's32' }
 /** Decoded as bigint. */
 export const u64: FieldType = { kind: 'scalar', t: 'u64' }
 /** Network byte order; decoded as a host number. */
@@ -129,6 +131,12 @@ export class StructCodec<T extends object> {
       switch (t.kind) {
         case 'scalar': {
           if (t.t === 'u64') { b.writeBigUInt64LE(BigInt(x as bigint | number), o); break }
+          if (t.t === 's32') {
+            const v = Number(x)
+            if (!Number.isInteger(v) || v < -(2 ** 31) || v >= 2 ** 31) throw new ArgumentError(`${this.cName}.${f.name}: ${String(x)} does not fit s32`)
+            b.writeInt32LE(v, o)
+            break
+          }
           const n = Number(x)
           if (!Number.isInteger(n) || n < 0 || n >= 2 ** (8 * SIZES[t.t]))
             throw new ArgumentError(`${this.cName}.${f.name}: ${String(x)} does not fit ${t.t}`)
@@ -179,7 +187,7 @@ export class StructCodec<T extends object> {
         case 'pad': break
         case 'scalar':
           out[f.name] = t.t === 'u8' ? b.readUInt8(o) : t.t === 'u16' ? b.readUInt16LE(o) : t.t === 'u32' ? b.readUInt32LE(o)
-            : t.t === 'u64' ? b.readBigUInt64LE(o) : t.t === 'be16' ? b.readUInt16BE(o) : b.readUInt32BE(o)
+            : t.t === 's32' ? b.readInt32LE(o) : t.t === 'u64' ? b.readBigUInt64LE(o) : t.t === 'be16' ? b.readUInt16BE(o) : b.readUInt32BE(o)
           break
         case 'bytes': out[f.name] = Buffer.from(b.subarray(o, o + t.size)); break
         case 'mac': out[f.name] = [...b.subarray(o, o + 6)].map((x) => x.toString(16).padStart(2, '0')).join(':'); break

@@ -20,7 +20,8 @@ export const PROGRAM_NAME = 'xvs_director'
 export const MAP_NAMES = {
   settings: 'xvs_settings', services: 'xvs_services', reals: 'xvs_reals', svcTables: 'xvs_svc_tables',
   rrCursor: 'xvs_rr_cursor', conns: 'xvs_conns', svcStats: 'xvs_svc_stats', realStats: 'xvs_real_stats',
-  counters: 'xvs_counters', txPorts: 'xvs_tx_ports',
+  counters: 'xvs_counters', txPorts: 'xvs_tx_ports', realConns: 'xvs_real_conns', groupRanges: 'xvs_grp_ranges',
+  locality: 'xvs_locality',
 } as const
 export type MapKey = keyof typeof MAP_NAMES
 export type DataplaneMaps = Record<MapKey, BpfMap>

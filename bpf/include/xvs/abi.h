@@ -27,7 +27,12 @@
  *                                   (slot -> __u32 real id), 2 * XVS_MAX_SERVICES
  *   xvs_rr_cursor    PERCPU_ARRAY   service id -> __u32 next slot, XVS_MAX_SERVICES
  *   xvs_conns        LRU_HASH       struct xvs_conn_key -> struct xvs_conn,
- *                                   XVS_CONNS_DEFAULT
+ *                                   XVS_CONNS_DEFAULT; flows and persistence templates
+ *   xvs_real_conns   ARRAY          real id -> struct xvs_real_conns, XVS_MAX_REALS
+ *   xvs_grp_ranges   HASH           struct xvs_group_key -> struct xvs_group_ranges,
+ *                                   XVS_MAX_SERVICES, BPF_F_NO_PREALLOC
+ *   xvs_locality     LRU_HASH       struct xvs_locality_key -> struct xvs_locality,
+ *                                   XVS_LOCALITY_ENTRIES
  *   xvs_svc_stats    PERCPU_ARRAY   service id -> struct xvs_stats, XVS_MAX_SERVICES
  *   xvs_real_stats   PERCPU_ARRAY   real id -> struct xvs_stats, XVS_MAX_REALS
  *   xvs_counters     PERCPU_ARRAY   enum xvs_stat -> __u64, XVS_STAT_MAX
@@ -80,6 +85,12 @@ enum xvs_limits {
 	XVS_SCHED_SCAN_MAX = 256,
 	/* L3 bytes, when xvs_real.mtu and xvs_settings.default_mtu are 0 */
 	XVS_DEFAULT_MTU = 1500,
+	/* Port ranges of service groups per (VIP, protocol): struct xvs_group_ranges. */
+	XVS_GROUP_RANGES_MAX = 64,
+	/* Real servers in one lblcr destination set (struct xvs_locality). */
+	XVS_LOCALITY_SET_MAX = 16,
+	/* xvs_locality entries, all services together (IPVS: 16 * 1024 per service). */
+	XVS_LOCALITY_ENTRIES = 16384,
 };
 
 #define XVS_SVC_TABLE_SLOT(svc_id, half)	((svc_id) * 2 + ((half) & 1))
@@ -100,6 +111,12 @@ enum xvs_timeouts {
 	XVS_TIMEOUT_LISTEN_S = 120,
 	XVS_TIMEOUT_SYNACK_S = 120,
 	/*
+	 * lblc/lblcr: an entry unused this long is gone, and an lblcr set not
+	 * changed this long sheds its most loaded member (the IPVS sysctls
+	 * lblc_expiration / lblcr_expiration, default 24 hours).
+	 */
+	XVS_TIMEOUT_LOCALITY_S = 86400,
+	/*
 	 * ns: a connection's last_seen_ns is rewritten at most this often
 	 * (unless its state changes), so a busy flow does not dirty its
 	 * entry on every packet.
@@ -118,18 +135,24 @@ enum xvs_sched {
 	XVS_SCHED_NONE = 0,	/* no scheduler: new connections are dropped */
 	XVS_SCHED_RR = 1,	/* table: real ids in turn; per-CPU cursor */
 	XVS_SCHED_WRR = 2,	/* table: IPVS interleaved wrr sequence; per-CPU cursor */
-	XVS_SCHED_LC = 3,	/* later */
-	XVS_SCHED_WLC = 4,	/* later (the IPVS default) */
-	XVS_SCHED_SED = 5,	/* later */
-	XVS_SCHED_NQ = 6,	/* later */
-	XVS_SCHED_LBLC = 7,	/* later */
-	XVS_SCHED_LBLCR = 8,	/* later */
-	XVS_SCHED_DH = 9,	/* later: table of XVS_SH_TABLE_SIZE buckets */
-	XVS_SCHED_SH = 10,	/* later: table of XVS_SH_TABLE_SIZE buckets */
+	/*
+	 * lc, wlc, sed, nq, lblc, lblcr, fo, ovf and twos read the per-server
+	 * connection counters (xvs_real_conns); their table lists the
+	 * service's real ids once each, in the service's order (IPVS walks its
+	 * destination list the same way), and they skip overloaded servers.
+	 */
+	XVS_SCHED_LC = 3,	/* least active * 256 + inactive */
+	XVS_SCHED_WLC = 4,	/* least (active * 256 + inactive) / weight (the IPVS default) */
+	XVS_SCHED_SED = 5,	/* least (active + 1) / weight */
+	XVS_SCHED_NQ = 6,	/* an idle server first, else sed */
+	XVS_SCHED_LBLC = 7,	/* destination locality (xvs_locality), else wlc */
+	XVS_SCHED_LBLCR = 8,	/* a set per destination (xvs_locality), else wlc */
+	XVS_SCHED_DH = 9,	/* table of XVS_SH_TABLE_SIZE buckets over the destination */
+	XVS_SCHED_SH = 10,	/* table of XVS_SH_TABLE_SIZE buckets over the source */
 	XVS_SCHED_MH = 11,	/* table: maglev ring of prime size */
-	XVS_SCHED_FO = 12,	/* later */
-	XVS_SCHED_OVF = 13,	/* later */
-	XVS_SCHED_TWOS = 14,	/* later */
+	XVS_SCHED_FO = 12,	/* weighted failover: the highest weight */
+	XVS_SCHED_OVF = 13,	/* overflow: highest weight with active <= weight */
+	XVS_SCHED_TWOS = 14,	/* two weighted random choices, the less loaded */
 	XVS_SCHED_MAX,
 };
 
@@ -147,16 +170,21 @@ enum xvs_service_flags {
 	/* sh/mh: when the chosen server is unavailable, rehash (IPVS sh-fallback/mh-fallback). */
 	XVS_SVC_F_SCHED_FALLBACK = 1 << 0,
 	/*
-	 * Hash input for mh (and sh/dh later). Default: the whole 5-tuple, so a
-	 * client's connections spread and every director agrees on a flow.
-	 * HASH_SRC_ADDR: the client address only (ipvsadm -s mh / sh);
-	 * with HASH_SRC_PORT also the client port (mh-port / sh-port).
+	 * Hash input for mh and sh (dh always hashes the destination address).
+	 * Default: the whole 5-tuple, so a client's connections spread and
+	 * every director agrees on a flow. HASH_SRC_ADDR: the client address
+	 * only (ipvsadm -s mh / sh); with HASH_SRC_PORT also the client port
+	 * (mh-port / sh-port).
 	 */
 	XVS_SVC_F_HASH_SRC_ADDR = 1 << 1,
 	XVS_SVC_F_HASH_SRC_PORT = 1 << 2,
 	/* UDP one-packet scheduling (ipvsadm -o): every datagram is scheduled, no conn entry. */
 	XVS_SVC_F_ONE_PACKET = 1 << 3,
-	/* Persistent service (ipvsadm -p); reserved: persistence templates come later. */
+	/*
+	 * Persistent service (ipvsadm -p): a new connection follows its
+	 * client's template (xvs_conns entry of kind XVS_CONN_K_TEMPLATE) while
+	 * one lives; xvs_service.persist_timeout_s and persist_mask apply.
+	 */
 	XVS_SVC_F_PERSISTENT = 1 << 4,
 };
 
@@ -195,8 +223,21 @@ enum xvs_conn_state {
 enum xvs_conn_flags {
 	/* Created from a TCP packet other than a SYN (xvs_settings.sloppy_tcp). */
 	XVS_CONN_F_SLOPPY = 1 << 0,
-	/* Reserved: a persistence template, not a flow (later). */
+	/* A persistence template, not a flow (its key has kind XVS_CONN_K_TEMPLATE). */
 	XVS_CONN_F_TEMPLATE = 1 << 1,
+};
+
+/*
+ * xvs_conn_key.kind. A persistence template (IPVS: a connection template)
+ * is keyed by the client address masked with persist_mask and by the key
+ * of the service it belongs to: vaddr = xvs_service_key.addr (the VIP, or
+ * a group's id), vport = xvs_service_key.port (0 for port-0 services and
+ * groups), proto = xvs_service_key.proto (0 for groups, as IPVS fwmark
+ * templates), cport = 0.
+ */
+enum xvs_conn_kind {
+	XVS_CONN_K_FLOW = 0,		/* a connection as the client sends it */
+	XVS_CONN_K_TEMPLATE = 1,	/* a persistence template */
 };
 
 /*
@@ -271,6 +312,12 @@ enum xvs_stat {
 	XVS_STAT_XDP_TX,
 	/* verdict XDP_REDIRECT: to another interface */
 	XVS_STAT_XDP_REDIRECT,
+	/* persistent service: a new connection followed its client's template */
+	XVS_STAT_PERSIST_HIT,
+	/* persistent service: a template created (none, or it had expired) */
+	XVS_STAT_PERSIST_NEW,
+	/* lblc/lblcr: a new connection followed its destination's entry */
+	XVS_STAT_LOCALITY_HIT,
 	XVS_STAT_MAX,
 };
 
@@ -308,11 +355,16 @@ union xvs_addr {
 	__u8 bytes[16];
 };
 
-/* xvs_services key: one virtual service. 20 bytes. */
+/*
+ * xvs_services key: one virtual service. 20 bytes. A service group
+ * (ipvsadm -f) has the key addr = its id (the fwmark number, network
+ * order, in the first 4 bytes), port 0, proto 0 and the group's family:
+ * no packet has proto 0, so only xvs_grp_ranges leads there.
+ */
 struct xvs_service_key {
-	union xvs_addr addr;	/* VIP, network order */
+	union xvs_addr addr;	/* VIP, network order; a group: its id */
 	__be16 port;		/* network order; 0 = all ports (wildcard service) */
-	__u8 proto;		/* IPPROTO_TCP or IPPROTO_UDP */
+	__u8 proto;		/* IPPROTO_TCP or IPPROTO_UDP; 0 = a service group */
 	__u8 family;		/* enum xvs_family of addr */
 };
 
@@ -327,12 +379,17 @@ struct xvs_service {
 	/* Slots in the live table (rr/wrr: sequence length, mh: prime, sh/dh: 256). */
 	__u32 table_size;
 	__u32 num_reals;	/* real servers in the service (informational) */
-	__u32 persist_timeout_s; /* seconds; 0 = not persistent (reserved) */
-	/* Client netmask for persistence, network order, VIP's family (reserved). */
+	/* Persistence: seconds a template lives after its last use (ipvsadm -p). */
+	__u32 persist_timeout_s;
+	/*
+	 * Persistence: the client address is ANDed with this before it keys a
+	 * template (ipvsadm -M; an IPv6 prefix as a mask). Network order, the
+	 * service's family; all ones = one template per client address.
+	 */
 	union xvs_addr persist_mask;
 };
 
-/* xvs_reals value, indexed by real id. 68 bytes. */
+/* xvs_reals value, indexed by real id. 76 bytes. */
 struct xvs_real {
 	union xvs_addr addr;	/* RIP, network order, family below */
 	/* tun outer source, network order, family of addr; 0 = xvs_settings.tun_src_v4/v6 */
@@ -350,6 +407,12 @@ struct xvs_real {
 	__u8 dst_mac[6];	/* next hop MAC (the real server's for dr) */
 	__u8 src_mac[6];	/* director's MAC on the egress interface */
 	__u8 pad0[2];
+	/*
+	 * ipvsadm -x / -y, connections (active + inactive); 0 = none. See
+	 * struct xvs_real_conns for when the server counts as overloaded.
+	 */
+	__u32 upper_threshold;
+	__u32 lower_threshold;
 };
 
 /* xvs_conns key: a flow as the client sends it. 40 bytes. */
@@ -358,9 +421,10 @@ struct xvs_conn_key {
 	union xvs_addr vaddr;	/* VIP (packet destination), network order */
 	__be16 cport;		/* client port, network order */
 	__be16 vport;		/* VIP port, network order */
-	__u8 proto;		/* IPPROTO_TCP or IPPROTO_UDP */
+	__u8 proto;		/* IPPROTO_TCP or IPPROTO_UDP; templates: see enum xvs_conn_kind */
 	__u8 family;		/* enum xvs_family of both addresses */
-	__u8 pad0[2];
+	__u8 kind;		/* enum xvs_conn_kind */
+	__u8 pad0;
 };
 
 /* xvs_conns value. 32 bytes. */
@@ -370,9 +434,94 @@ struct xvs_conn {
 	__u64 created_ns;	/* bpf_ktime_get_ns() at creation, ns */
 	__u32 real_id;		/* index into xvs_reals */
 	__u32 service_id;	/* xvs_service.id at creation; another id now = stale */
-	__u8 state;		/* enum xvs_conn_state */
+	__u8 state;		/* enum xvs_conn_state; templates: XVS_CONN_S_NONE */
 	__u8 flags;		/* enum xvs_conn_flags */
-	__u8 pad0[6];
+	__u8 pad0[2];
+	/*
+	 * Templates only (0 for flows): a connection this template sent to its
+	 * real server lives until at least this second of CLOCK_MONOTONIC
+	 * (its last packet plus its state's timeout). A template expires when
+	 * both this and last_seen_ns + persist_timeout_s have passed: IPVS
+	 * keeps a template while it controls connections, then its timeout.
+	 */
+	__u32 ctl_until_s;
+};
+
+/*
+ * xvs_real_conns value, indexed by real id: connections per real server,
+ * as IPVS counts them (ip_vs_dest activeconns, inactconns, persistconns).
+ * The data plane keeps them with atomic adds: +1 when it creates an entry,
+ * a move when a TCP entry enters or leaves ESTABLISHED, -1 when it deletes
+ * one (expired, reused, real server gone). Entries that leave without the
+ * data plane seeing them (timeouts with no more packets, LRU eviction)
+ * are accounted by userspace, which counts xvs_conns and rewrites these
+ * (src/dataplane/conncount.ts); a count may dip below zero in between,
+ * and the schedulers read a negative count as 0. 16 bytes.
+ *
+ * Overload (IPVS IP_VS_DEST_F_OVERLOAD, ip_vs_bind_dest/ip_vs_unbind_dest):
+ * when an entry is created and active + inactive >= upper_threshold, the
+ * server is overloaded; when an entry is deleted it stops being so once
+ * active + inactive < lower_threshold, or, with no lower threshold,
+ * (active + inactive) * 4 < upper_threshold * 3, or at once with no upper
+ * threshold. Raising upper_threshold (or clearing it) ends an overload at
+ * once, as editing the server does in IPVS: the flag is kept as the
+ * threshold it was set under, and counts only while the server's
+ * upper_threshold is non-zero and not above it.
+ */
+struct xvs_real_conns {
+	__s32 active;		/* entries in ESTABLISHED */
+	__s32 inactive;		/* other flows: TCP in any other state, UDP */
+	__s32 persistent;	/* persistence templates naming this server */
+	/* upper_threshold when the overload began; 0 = not overloaded */
+	__u32 overload_upper;
+};
+
+/* xvs_grp_ranges key: the (VIP, protocol) some service group matches. 20 bytes. */
+struct xvs_group_key {
+	union xvs_addr addr;	/* VIP, network order */
+	__u8 proto;		/* IPPROTO_TCP or IPPROTO_UDP */
+	__u8 family;		/* enum xvs_family of addr */
+	__u8 pad0[2];
+};
+
+/* One destination port range of a service group. 8 bytes. */
+struct xvs_port_range {
+	__u16 first;		/* host order, inclusive */
+	__u16 last;		/* host order, inclusive, >= first */
+	__u32 group_id;		/* the group (its xvs_services key holds this id) */
+};
+
+/*
+ * xvs_grp_ranges value: every port range of this (VIP, protocol) that
+ * belongs to a service group, sorted by first, not overlapping (adjacent
+ * ranges of one group may be merged). The data plane binary-searches it
+ * after the exact and wildcard service lookups miss. 520 bytes.
+ */
+struct xvs_group_ranges {
+	__u32 count;		/* ranges in use, <= XVS_GROUP_RANGES_MAX */
+	__u32 pad0;
+	struct xvs_port_range ranges[XVS_GROUP_RANGES_MAX];
+};
+
+/* xvs_locality key: a destination address of an lblc/lblcr service. 24 bytes. */
+struct xvs_locality_key {
+	union xvs_addr daddr;	/* packet destination, network order */
+	__u32 service_id;	/* xvs_service.id */
+	__u8 family;		/* enum xvs_family of daddr */
+	__u8 pad0[3];
+};
+
+/*
+ * xvs_locality value: the real servers a destination goes to (lblc: one,
+ * lblcr: a set). Written by the data plane without locks: it is a cache,
+ * and every member is checked again before it is used. 88 bytes.
+ */
+struct xvs_locality {
+	__u64 lastuse_ns;	/* bpf_ktime_get_ns() of the last lookup */
+	__u64 lastmod_ns;	/* bpf_ktime_get_ns() of the last change of the set */
+	__u32 count;		/* members in real_ids, <= XVS_LOCALITY_SET_MAX */
+	__u32 pad0;
+	__u32 real_ids[XVS_LOCALITY_SET_MAX];
 };
 
 /* xvs_svc_stats and xvs_real_stats value (PERCPU_ARRAY; userspace sums CPUs). 40 bytes. */
@@ -429,6 +578,7 @@ struct xvs_abi_enums {
 	enum xvs_real_flags real_flags;
 	enum xvs_conn_state conn_state;
 	enum xvs_conn_flags conn_flags;
+	enum xvs_conn_kind conn_kind;
 	enum xvs_stat stat;
 	enum xvs_decap_stat decap_stat;
 };

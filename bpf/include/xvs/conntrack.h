@@ -11,6 +11,7 @@
 #include "xvs/abi.h"
 #include "xvs/maps.h"
 #include "xvs/packet.h"
+#include "xvs/realconns.h"
 
 #define XVS_NSEC_PER_SEC 1000000000ULL
 
@@ -141,23 +142,66 @@ static __always_inline int xvs_conn_expired(const struct xvs_conn *conn, __u8 pr
 }
 
 /*
+ * The second of CLOCK_MONOTONIC until which a flow lives without more
+ * packets: last_seen plus its state's timeout, the slack above, rounded up.
+ */
+static __always_inline __u32 xvs_conn_until_s(__u8 proto, __u8 state, __u64 last_seen_ns,
+					      const struct xvs_settings *set)
+{
+	return (last_seen_ns + XVS_CONN_TOUCH_NS) / XVS_NSEC_PER_SEC +
+	       xvs_conn_timeout_s(proto, state, set) + 1;
+}
+
+/* The state a flow's entry starts in. */
+static __always_inline __u8 xvs_conn_initial_state(const struct xvs_pkt *pkt)
+{
+	if (pkt->key.proto != IPPROTO_TCP)
+		return XVS_CONN_S_UDP;
+	return xvs_tcp_next_state(XVS_CONN_S_NONE, pkt->tcp_flags);
+}
+
+/*
  * A hit: advance the TCP state, refresh last_seen. The entry is written
  * only when the state changes or last_seen is XVS_CONN_TOUCH_NS old, so a
- * busy flow does not dirty its cache line on every packet.
+ * busy flow does not dirty its cache line on every packet. A state change
+ * moves the flow between its server's active and inactive counts.
+ * Returns 1 when the entry was written.
  */
-static __always_inline void xvs_conn_touch(struct xvs_conn *conn, const struct xvs_pkt *pkt,
-					   __u64 now)
+static __always_inline int xvs_conn_touch(struct xvs_conn *conn, const struct xvs_pkt *pkt,
+					  __u64 now)
 {
-	__u8 state = conn->state;
+	__u8 old = conn->state;
+	__u8 state = old;
 
 	if (pkt->key.proto == IPPROTO_TCP)
 		state = xvs_tcp_next_state(state, pkt->tcp_flags);
-	if (state != conn->state) {
+	if (state != old) {
 		conn->state = state;
 		conn->last_seen_ns = now;
-	} else if (now - conn->last_seen_ns >= XVS_CONN_TOUCH_NS) {
-		conn->last_seen_ns = now;
+		xvs_real_conn_move(conn->real_id, old, state);
+		return 1;
 	}
+	if (now - conn->last_seen_ns >= XVS_CONN_TOUCH_NS) {
+		conn->last_seen_ns = now;
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * Delete an entry the packet path found (stale, expired, reused, its
+ * server gone) and uncount it. Only the CPU whose delete succeeds
+ * uncounts, so two CPUs dropping the same entry count it once.
+ */
+static __always_inline void xvs_conn_remove(const struct xvs_conn_key *key,
+					    const struct xvs_conn *conn)
+{
+	__u32 real_id = conn->real_id;
+	__u8 flags = conn->flags;
+	__u8 state = conn->state;
+
+	if (!bpf_map_delete_elem(&xvs_conns, key))
+		xvs_real_conn_unbind(real_id, flags, state);
 }
 
 /*
@@ -173,19 +217,16 @@ static __always_inline __u32 xvs_conn_create(const struct xvs_pkt *pkt, __u32 se
 		.created_ns = now,
 		.real_id = real_id,
 		.service_id = service_id,
+		.state = xvs_conn_initial_state(pkt),
 	};
 	struct xvs_conn *other;
 
-	if (pkt->key.proto == IPPROTO_TCP) {
-		conn.state = xvs_tcp_next_state(XVS_CONN_S_NONE, pkt->tcp_flags);
-		if (!xvs_tcp_may_open(pkt->tcp_flags))
-			conn.flags |= XVS_CONN_F_SLOPPY;
-	} else {
-		conn.state = XVS_CONN_S_UDP;
-	}
+	if (pkt->key.proto == IPPROTO_TCP && !xvs_tcp_may_open(pkt->tcp_flags))
+		conn.flags |= XVS_CONN_F_SLOPPY;
 
 	if (!bpf_map_update_elem(&xvs_conns, &pkt->key, &conn, BPF_NOEXIST)) {
 		xvs_count(XVS_STAT_CONN_NEW);
+		xvs_real_conn_bind(real_id, conn.flags, conn.state);
 		return real_id;
 	}
 	other = bpf_map_lookup_elem(&xvs_conns, &pkt->key);

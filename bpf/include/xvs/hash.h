@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Flow hashing for the hash-based schedulers (mh now; sh/dh later).
+ * Flow hashing for the hash-based schedulers (mh, sh, dh).
  *
  * MurmurHash3 (x86_32) over the flow's 32-bit words with its finaliser.
  * The mixing matters: Linux connect() picks even source ports, so a weak
@@ -69,6 +69,12 @@ static __always_inline __u32 xvs_flow_hash(const struct xvs_conn_key *key, __u32
 		h = xvs_murmur3_mix(h, key->cport);
 	}
 	return xvs_murmur3_fmix(h ^ key->family);
+}
+
+/* Hash of a flow's destination address alone (dh). */
+static __always_inline __u32 xvs_dest_hash(const struct xvs_conn_key *key, __u32 seed)
+{
+	return xvs_murmur3_fmix(xvs_hash_addr(seed, &key->vaddr, key->family) ^ key->family);
 }
 
 #endif /* XVS_HASH_H */

@@ -78,6 +78,43 @@ struct {
 	__type(value, struct xvs_conn);
 } xvs_conns SEC(".maps");
 
+/*
+ * Connections per real server (struct xvs_real_conns): shared by all CPUs
+ * and changed with atomic adds, because the lc family compares servers'
+ * totals per packet (a per-CPU array would need a sum over CPUs per server).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XVS_MAX_REALS);
+	__type(key, __u32);
+	__type(value, struct xvs_real_conns);
+} xvs_real_conns SEC(".maps");
+
+/*
+ * Service groups: per (VIP, protocol), the sorted port ranges that belong
+ * to a group. A hash keyed by (VIP, protocol) rather than an LPM trie over
+ * (VIP, protocol, port): any range is one entry (a trie needs a prefix per
+ * power-of-two block, up to 30 for one range), the director's own traffic
+ * pays one hash miss instead of a trie walk, and one update replaces a
+ * VIP's whole list, so a changed group is never seen half-written (no
+ * preallocation, as for xvs_services).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, XVS_MAX_SERVICES);
+	__type(key, struct xvs_group_key);
+	__type(value, struct xvs_group_ranges);
+} xvs_grp_ranges SEC(".maps");
+
+/* lblc/lblcr: destination address -> its real server(s). LRU: a bounded cache. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, XVS_LOCALITY_ENTRIES);
+	__type(key, struct xvs_locality_key);
+	__type(value, struct xvs_locality);
+} xvs_locality SEC(".maps");
+
 /* Per-service and per-real-server traffic, per CPU. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Schedulers: pick a real server for a new connection. Tables are built by
- * userspace (src/sched) and read here; see enum xvs_sched for which
- * schedulers exist in BPF yet.
+ * userspace (src/sched) and read here: rr/wrr/mh/sh/dh read only their
+ * table (and a server's counters only when it has thresholds); the
+ * counting schedulers are in sched_lc.h, lblc/lblcr in locality.h.
  */
 #ifndef XVS_SCHED_H
 #define XVS_SCHED_H
@@ -11,6 +12,9 @@
 #include "xvs/maps.h"
 #include "xvs/hash.h"
 #include "xvs/settings.h"
+#include "xvs/realconns.h"
+#include "xvs/sched_lc.h"
+#include "xvs/locality.h"
 
 static __always_inline struct xvs_real *xvs_real_get(__u32 real_id)
 {
@@ -36,19 +40,30 @@ static __always_inline int xvs_real_alive(const struct xvs_real *real, __u32 ser
 	       !(real->flags & (XVS_REAL_F_REMOVED | XVS_REAL_F_DOWN));
 }
 
-/* The real id in a slot if that server may take a new connection, else 0. */
+/*
+ * The real id in a slot if that server may take a new connection, else 0.
+ * Every IPVS scheduler skips overloaded servers; only a server with an
+ * upper threshold can be one, so only such a server costs a counter read.
+ */
 static __always_inline __u32 xvs_slot_real(void *table, __u32 slot, __u32 service_id)
 {
+	struct xvs_real_conns *rc;
 	struct xvs_real *real;
-	__u32 *real_id;
+	__u32 *real_id, id;
 
 	real_id = bpf_map_lookup_elem(table, &slot);
 	if (!real_id)
 		return XVS_REAL_NONE;
-	real = xvs_real_get(*real_id);
+	id = *real_id;
+	real = xvs_real_get(id);
 	if (!real || !xvs_real_available(real, service_id))
 		return XVS_REAL_NONE;
-	return *real_id;
+	if (real->upper_threshold) {
+		rc = xvs_real_conns_get(id);
+		if (rc && xvs_real_overloaded(real, rc))
+			return XVS_REAL_NONE;
+	}
+	return id;
 }
 
 /*
@@ -62,7 +77,7 @@ struct xvs_scan {
 	__u32 table_slot;	/* index in xvs_svc_tables */
 	__u32 service_id;
 	__u32 n;		/* table size, > 0 */
-	__u32 start;		/* rr/wrr: the cursor slot; mh: the flow hash */
+	__u32 start;		/* rr/wrr: the cursor slot; mh/sh/dh: the flow hash */
 	__u32 pos;		/* out: the slot that gave real_id */
 	__u32 real_id;		/* out: XVS_REAL_NONE until found */
 };
@@ -133,6 +148,23 @@ static __always_inline int xvs_sched_mh(struct xvs_scan *scan, __u32 flags)
 }
 
 /*
+ * sh and dh: 256 buckets over the source (sh) or destination (dh) address.
+ * A bucket whose server cannot take the connection (quiesced, overloaded,
+ * a weight-0 server's empty bucket) gives none, unless sh's fallback flag
+ * walks on round the table (ip_vs_sh_get_fallback).
+ */
+static __always_inline int xvs_sched_buckets(struct xvs_scan *scan, int fallback)
+{
+	if (!xvs_scan_try(scan, scan->start % scan->n) && fallback && scan->n > 1) {
+		scan->start %= scan->n;
+		bpf_loop(scan->n - 1, xvs_walk_step, scan, 0);
+	}
+	if (scan->real_id == XVS_REAL_NONE)
+		return -XVS_STAT_DROP_NO_BACKEND;
+	return scan->real_id;
+}
+
+/*
  * Schedule a new connection of service svc. Returns the real id (> 0) or
  * -reason (enum xvs_stat). A global function: the verifier checks it once,
  * not once per path into it.
@@ -141,11 +173,12 @@ __noinline int xvs_schedule(const struct xvs_service *svc, const struct xvs_conn
 {
 	const struct xvs_settings *set = xvs_settings_get();
 	struct xvs_scan scan = {};
+	__u8 sched;
 
 	if (!svc || !key || !set)
 		return -XVS_STAT_DROP_NO_BACKEND;
-	if (svc->sched != XVS_SCHED_RR && svc->sched != XVS_SCHED_WRR &&
-	    svc->sched != XVS_SCHED_MH)
+	sched = svc->sched;
+	if (sched == XVS_SCHED_NONE || sched >= XVS_SCHED_MAX)
 		return -XVS_STAT_DROP_SCHED_UNSUPPORTED;
 	if (!svc->table_size)
 		return -XVS_STAT_DROP_NO_BACKEND;
@@ -156,11 +189,26 @@ __noinline int xvs_schedule(const struct xvs_service *svc, const struct xvs_conn
 	if (!bpf_map_lookup_elem(&xvs_svc_tables, &scan.table_slot))
 		return -XVS_STAT_DROP_NO_TABLE;
 
-	if (svc->sched == XVS_SCHED_MH) {
+	switch (sched) {
+	case XVS_SCHED_RR:
+	case XVS_SCHED_WRR:
+		return xvs_sched_walk(&scan);
+	case XVS_SCHED_MH:
 		scan.start = xvs_flow_hash(key, svc->flags, set->hash_seed);
 		return xvs_sched_mh(&scan, svc->flags);
+	case XVS_SCHED_SH:
+		scan.start = xvs_flow_hash(key, svc->flags, set->hash_seed);
+		return xvs_sched_buckets(&scan, svc->flags & XVS_SVC_F_SCHED_FALLBACK);
+	case XVS_SCHED_DH:
+		scan.start = xvs_dest_hash(key, set->hash_seed);
+		return xvs_sched_buckets(&scan, 0);
+	case XVS_SCHED_LBLC:
+	case XVS_SCHED_LBLCR:
+		return xvs_sched_locality(svc, key);
+	default:
+		/* lc, wlc, sed, nq, fo, ovf, twos */
+		return xvs_sched_counts(svc);
 	}
-	return xvs_sched_walk(&scan);
 }
 
 #endif /* XVS_SCHED_H */
