@@ -1,0 +1,200 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// The daemon's view of the data plane, as one interface: load (or adopt) and attach, apply a model,
+// and read back what metrics, listings and the sweeper need. BpfHost is the real one, over the loader,
+// writer and the ABI codecs in the daemon's network namespace; unit tests give the daemon a fake.
+import type { XdpMode } from '../bpf'
+import type { BpfMap } from '../bpf'
+import { Proto, Real, RealFlags, Service, ServiceKey, Settings, Stats, statCounterNames } from '../dataplane/abi'
+import { detachOne, findDataplane, loadDataplane, unloadDataplane, type Dataplane } from '../dataplane/loader'
+import { applyModel, type ApplyResult, type WriterOptions } from '../dataplane/writer'
+import type { Model } from '../model/types'
+import { realServerKey, serviceKey } from '../model/diff'
+import { parseIp } from '../model/addr'
+import { silentLogger, type Logger } from '../log'
+import type { ConnTable, ConnTimeouts, RealCounts } from './sweeper'
+
+export interface HostLoadRequest {
+  ifaces: string[]
+  mode?: XdpMode
+  connTableSize?: number
+  /** The director object; default the installed out/bpf/xvs.bpf.o. */
+  object?: string
+}
+
+export interface HostLoadInfo {
+  /** A running data plane's maps were kept. */
+  adopted: boolean
+  attached: string[]
+  replaced: string[]
+  progId: number
+}
+
+export interface DataplaneInfo {
+  progId: number
+  connsMapId: number
+  abiVersion: number
+  connTableSize: number
+  attachments: { ifname: string; mode: string; via: string }[]
+}
+
+/** The kernel's ids of services and real servers, with the keys the daemon names them by. */
+export interface KernelView {
+  services: { id: number; key: string }[]
+  reals: { id: number; serviceId: number; key: string; weight: number; flags: number }[]
+}
+
+/** Sums of struct xvs_stats over CPUs. */
+export interface StatTotals { conns: number; packetsIn: number; bytesIn: number; packetsOut: number; bytesOut: number }
+
+export interface DataplaneHost {
+  /** Interfaces a running data plane is attached to here (none: empty). */
+  runningInterfaces(): string[]
+  /** Load the program and attach it (a running one: its maps kept, its attachments replaced atomically). */
+  load(req: HostLoadRequest): HostLoadInfo
+  /** Detach from these interfaces only. */
+  detach(ifaces: string[]): void
+  apply(model: Model, opts: WriterOptions): ApplyResult
+  info(): DataplaneInfo
+  view(): KernelView
+  /** Statistics by service id and real id, summed over CPUs. */
+  stats(): { services: Map<number, StatTotals>; reals: Map<number, StatTotals> }
+  counters(): Record<string, number>
+  /** For the sweeper. */
+  conns(): ConnTable
+  timeouts(): ConnTimeouts
+  /** xvs_services: hex of the key -> service id. */
+  serviceIds(): Map<string, number>
+  /** The data plane's active/inactive counters, when it keeps them (lc, wlc, sed, nq, lblc): set from a sweep. */
+  reconcile?(counts: ReadonlyMap<number, RealCounts>): void
+  /** Detach everywhere and drop the pins (--detach-on-exit). */
+  unload(): void
+  /** Close our handles; the data plane keeps running. */
+  close(): void
+}
+
+const canon = (a: string): string => parseIp(a)?.address ?? a
+
+/** Every id of a per-CPU xvs_stats map with a non-zero entry, summed over CPUs. */
+function sumStats(map: BpfMap): Map<number, StatTotals> {
+  const out = new Map<number, StatTotals>()
+  for (const { key, value } of map.lookupBatch(4096)) {
+    if (value.every((x) => x === 0)) continue
+    const t = { conns: 0n, packets_in: 0n, bytes_in: 0n, packets_out: 0n, bytes_out: 0n }
+    for (const slot of map.splitSlots(value)) {
+      const s = Stats.decode(slot)
+      t.conns += s.conns; t.packets_in += s.packets_in; t.bytes_in += s.bytes_in; t.packets_out += s.packets_out; t.bytes_out += s.bytes_out
+    }
+    out.set(key.readUInt32LE(0), {
+      conns: Number(t.conns), packetsIn: Number(t.packets_in), bytesIn: Number(t.bytes_in), packetsOut: Number(t.packets_out), bytesOut: Number(t.bytes_out),
+    })
+  }
+  return out
+}
+
+export class BpfHost implements DataplaneHost {
+  private dp: Dataplane | undefined
+  private readonly log: Logger
+
+  constructor(opts: { log?: Logger } = {}) {
+    this.log = opts.log ?? silentLogger
+  }
+
+  private get d(): Dataplane {
+    if (!this.dp) throw new Error('the data plane is not loaded')
+    return this.dp
+  }
+
+  runningInterfaces(): string[] {
+    const dp = findDataplane()
+    if (!dp) return []
+    try { return dp.attachments().map((a) => a.ifname) } finally { dp.close() }
+  }
+
+  load(req: HostLoadRequest): HostLoadInfo {
+    const r = loadDataplane({
+      ifaces: req.ifaces, log: this.log,
+      ...(req.mode ? { mode: req.mode } : {}), ...(req.connTableSize ? { connTableSize: req.connTableSize } : {}),
+      ...(req.object ? { object: req.object } : {}),
+    })
+    this.dp?.close()
+    this.dp = r.dataplane
+    return { adopted: r.adopted, attached: r.attached, replaced: r.replaced, progId: r.dataplane.prog.id }
+  }
+
+  detach(ifaces: string[]): void {
+    for (const i of ifaces) detachOne(i, this.d.pins)
+  }
+
+  apply(model: Model, opts: WriterOptions): ApplyResult {
+    return applyModel(this.d, model, opts)
+  }
+
+  info(): DataplaneInfo {
+    const d = this.d
+    return {
+      progId: d.prog.id, connsMapId: d.maps.conns.id, abiVersion: d.abiVersion, connTableSize: d.maps.conns.maxEntries,
+      attachments: d.attachments().map((a) => ({ ifname: a.ifname, mode: a.mode, via: a.via })),
+    }
+  }
+
+  view(): KernelView {
+    const d = this.d
+    const services = d.maps.services.lookupBatch(1024).map(({ key, value }) => {
+      const k = ServiceKey.decode(key)
+      const kind = k.proto === Proto.UDP ? 'udp' : 'tcp'
+      return { id: Service.decode(value).id, key: serviceKey({ kind, vip: canon(k.addr), port: k.port }) }
+    })
+    const reals: KernelView['reals'] = []
+    for (const { key, value } of d.maps.reals.lookupBatch(4096)) {
+      const id = key.readUInt32LE(0)
+      if (id === 0 || value.every((x) => x === 0)) continue
+      const r = Real.decode(value)
+      if (r.flags & RealFlags.REMOVED) continue
+      reals.push({ id, serviceId: r.service_id, key: realServerKey({ address: canon(r.addr), port: r.port }), weight: r.weight, flags: r.flags })
+    }
+    return { services, reals }
+  }
+
+  stats(): { services: Map<number, StatTotals>; reals: Map<number, StatTotals> } {
+    return { services: sumStats(this.d.maps.svcStats), reals: sumStats(this.d.maps.realStats) }
+  }
+
+  counters(): Record<string, number> {
+    const names = statCounterNames()
+    const out: Record<string, number> = {}
+    for (const n of names) out[n] = 0
+    const map = this.d.maps.counters
+    for (const { key, value } of map.lookupBatch(256)) {
+      let sum = 0n
+      for (const slot of map.splitSlots(value)) sum += slot.readBigUInt64LE(0)
+      const i = key.readUInt32LE(0)
+      out[names[i] ?? `#${i}`] = Number(sum)
+    }
+    return out
+  }
+
+  conns(): ConnTable {
+    return this.d.maps.conns
+  }
+
+  timeouts(): ConnTimeouts {
+    const zero = Buffer.alloc(4)
+    return Settings.decode(this.d.maps.settings.lookup(zero) ?? Buffer.alloc(Settings.size))
+  }
+
+  serviceIds(): Map<string, number> {
+    const out = new Map<string, number>()
+    for (const { key, value } of this.d.maps.services.lookupBatch(1024)) out.set(key.toString('hex'), Service.decode(value).id)
+    return out
+  }
+
+  unload(): void {
+    this.close()
+    unloadDataplane({ log: this.log })
+  }
+
+  close(): void {
+    this.dp?.close()
+    this.dp = undefined
+  }
+}
