@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 // keepalived.conf: `virtual_server` and `virtual_server_group` blocks become the model; real servers'
 // checkers (TCP_CHECK, HTTP_GET, SSL_GET, MISC_CHECK) become health-check data. global_defs, vrrp_* and
-// the other non-LVS blocks are returned untouched in `raw` for the HA parser (a later issue).
+// the other non-LVS blocks are returned untouched in `raw`; vrrp_instance and vrrp_sync_group (with
+// global_defs' vrrp settings) also become Model.vrrp (keepalived-vrrp.ts).
 //
 // xvs extensions: lb_kind/lvs_method also take FULLNAT (or FNAT).
 import { readFileSync, readdirSync } from 'node:fs'
@@ -14,6 +15,7 @@ import type {
   Family, GroupMatch, HealthCheck, HttpUrl, Method, Protocol, RealServer, SchedFlag, Scheduler, Service, ServiceGroup,
 } from '../model/types'
 import { Locations, at, finish, type ConfigWarning, type ParsedConfig, type RawBlock } from './source'
+import { keepalivedVrrp } from './keepalived-vrrp'
 
 interface Tok {
   text: string
@@ -605,5 +607,7 @@ export function parseKeepalived(text: string, file: string, opts: KeepalivedOpti
   const model = emptyModel()
   model.services = vss.map((st) => b.service(st))
   b.assignIds()
+  const vrrp = keepalivedVrrp(raw, r.locations, (where, message) => r.warnings.push({ where, message }))
+  if (vrrp) model.vrrp = vrrp
   return finish('keepalived', model, r.locations, r.warnings, raw)
 }

@@ -10,9 +10,10 @@ import { fail } from '../model/fail'
 import { suggestion } from '../model/suggest'
 import type { Family, GroupMatch, HealthCheck, HttpUrl, Method, Model, RealServer, SchedFlag, Service, Settings } from '../model/types'
 import { Locations, at, finish, type ParsedConfig } from './source'
+import { flowVrrp, readVrrp, vrrpToPlain } from './yaml-vrrp'
 
 const KEYS = {
-  top: ['settings', 'services'],
+  top: ['settings', 'services', 'vrrp'],
   settings: ['timeouts', 'conn_table_size', 'expire_nodest_conn', 'local_addresses', 'interfaces', 'tunnel_sources'],
   timeouts: ['tcp', 'tcpfin', 'udp'],
   service: [
@@ -38,13 +39,13 @@ const CHECK_KEYS: Record<string, readonly string[]> = {
 const ALL_CHECK_KEYS = [...new Set(Object.values(CHECK_KEYS).flat())]
 
 /** A YAML node and the key path that reached it ("services[0].real_servers[1]"). */
-interface Val {
+export interface Val {
   node: Node | null
   path: string
 }
 type Fields = Partial<Record<string, Val>>
 
-class Reader {
+export class Reader {
   readonly locations = new Locations()
 
   constructor(
@@ -129,7 +130,12 @@ class Reader {
     const f = root.node === null ? {} : this.map(root, KEYS.top)
     const settings = f.settings ? this.settings(f.settings) : defaultSettings()
     const services = f.services ? this.list(f.services).map((v) => this.service(v)) : []
-    return { settings, services }
+    const model: Model = { settings, services }
+    if (f.vrrp) {
+      model.vrrp = readVrrp(this, f.vrrp)
+      this.mark(model, root, { vrrp: f.vrrp })
+    }
+    return model
   }
 
   settings(v: Val): Settings {
@@ -422,6 +428,7 @@ export function toYaml(model: Model): string {
       tunnel_sources: s.tunnelSources,
     },
     services: model.services.map(serviceToPlain),
+    ...(model.vrrp ? { vrrp: vrrpToPlain(model.vrrp) } : {}),
   }
   const doc = new Document(plain)
   doc.commentBefore = ' xvs configuration (see examples/xvs.yaml for every field)'
@@ -437,5 +444,6 @@ export function toYaml(model: Model): string {
     for (const k of ['persistence', 'sorry_server', 'quorum', 'sched_flags']) flow(['services', i, k])
     ;(svc.match as unknown[] | undefined)?.forEach((_, j) => flow(['services', i, 'match', j]))
   })
+  if (plain.vrrp) flowVrrp(doc, plain.vrrp, flow)
   return doc.toString({ lineWidth: 0 })
 }

@@ -202,4 +202,128 @@ export interface Settings {
 export interface Model {
   settings: Settings
   services: Service[]
+  /** Director failover; absent when the director runs alone. */
+  vrrp?: VrrpModel
+}
+
+// ---- failover (VRRP): optional; src/model/vrrp.ts has the defaults and the checks ----
+
+/** An address VRRP adds while MASTER (keepalived virtual_ipaddress): ADDRESS[/PREFIX] [dev DEV] [label LABEL]. */
+export interface VirtualAddress {
+  address: string
+  /** Prefix length; keepalived's default is the host prefix (32 / 128). */
+  prefix: number
+  /** Interface the address goes on; absent: the instance's interface. */
+  dev?: string
+  /** IPv4 address label (ip addr ... label eth0:1). */
+  label?: string
+}
+
+/** A tracked interface: weight 0 puts the instance in FAULT while it is down; otherwise the priority moves by weight. */
+export interface VrrpTrackInterface {
+  name: string
+  weight: number
+}
+
+/** A tracked service: "down" when none of its real servers is up (health). `service` is a name or a key ("tcp:10.0.0.1:80", "group:7"). */
+export interface VrrpTrackService {
+  service: string
+  weight: number
+}
+
+/** keepalived notify_master / notify_backup / notify_fault / notify_stop / notify: command lines run through /bin/sh. */
+export interface VrrpNotify {
+  master?: string
+  backup?: string
+  fault?: string
+  stop?: string
+  /** keepalived `notify`: run on every change with TYPE NAME STATE PRIORITY appended. */
+  any?: string
+}
+
+/** Gratuitous ARP / unsolicited NA on becoming MASTER (keepalived's garp_* settings), seconds. */
+export interface GarpSettings {
+  /** A second burst this long after becoming MASTER; 0: none. */
+  masterDelay: number
+  /** Messages per address in each burst. */
+  masterRepeat: number
+  /** While MASTER, a refresh burst this often; 0: never. */
+  masterRefresh: number
+  masterRefreshRepeat: number
+  /** Minimum gap between two messages on an interface. */
+  interval: number
+}
+
+export interface VrrpInstanceSpec {
+  name: string
+  interface: string
+  /** virtual_router_id, 1..255 */
+  vrid: number
+  /** 1..255 (255: the address owner) */
+  priority: number
+  /** Seconds: whole for VRRPv2, hundredths for v3. */
+  advertInterval: number
+  /** Initial state. */
+  state: 'MASTER' | 'BACKUP'
+  /** false: keepalived nopreempt. */
+  preempt: boolean
+  /** Seconds, 0..1000. */
+  preemptDelay: number
+  /** Absent: the vrrp section's version. */
+  version?: 2 | 3
+  /** In the adverts, and added while MASTER. */
+  virtualAddresses: VirtualAddress[]
+  /** keepalived virtual_ipaddress_excluded: added while MASTER, not advertised. */
+  excludedAddresses: VirtualAddress[]
+  /** Source of the adverts; absent: the interface's primary address (IPv6: its link-local one). */
+  unicastSrcIp?: string
+  /** Send to these instead of the multicast group. */
+  unicastPeers: string[]
+  /** VRRPv2 simple password (keepalived auth_type PASS). */
+  authPass?: string
+  trackInterfaces: VrrpTrackInterface[]
+  trackServices: VrrpTrackService[]
+  notify: VrrpNotify
+  /** Per-instance overrides of the vrrp section's garp settings. */
+  garp?: Partial<GarpSettings>
+}
+
+export interface VrrpSyncGroupSpec {
+  name: string
+  /** Instances that change state together. */
+  instances: string[]
+  notify: VrrpNotify
+}
+
+/**
+ * Connection sync (the IPVS sync daemon's job): while `instance` (or every instance of a sync group of
+ * that name) is MASTER this director streams its connection table to `peers`; while BACKUP it installs
+ * what it receives. Authenticated with HMAC-SHA256 under a shared key.
+ */
+export interface ConnSyncSpec {
+  instance: string
+  /** Unicast addresses of the other directors. */
+  peers: string[]
+  /** UDP port, both ends (default 8848, the IPVS sync port). */
+  port: number
+  /** Local address to send from and listen on; absent: any. */
+  source?: string
+  /** The shared key as text, or a file holding it; exactly one. */
+  key?: string
+  keyFile?: string
+  /** Seconds between two scans of the table for changes. */
+  interval: number
+  /** A recovered master does not preempt before it has a full copy of the current master's table. */
+  holdPreempt: boolean
+  /** Seconds to hold preemption at most; 0: as long as it takes. */
+  holdTimeout: number
+}
+
+export interface VrrpModel {
+  /** keepalived global_defs vrrp_version (default 2). */
+  version: 2 | 3
+  garp: GarpSettings
+  instances: VrrpInstanceSpec[]
+  syncGroups: VrrpSyncGroupSpec[]
+  connSync?: ConnSyncSpec
 }

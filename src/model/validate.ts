@@ -6,6 +6,7 @@ import { MAX_MH_TABLE_SIZE, MAX_THRESHOLD, MAX_TIMEOUT, MAX_WEIGHT } from './def
 import { realServerKey, serviceKey } from './diff'
 import { fail } from './fail'
 import { suggestion } from './suggest'
+import { validateVrrp } from './vrrp'
 import {
   CHECK_TYPES,
   METHODS,
@@ -116,6 +117,7 @@ class Validator {
       seen.set(key, i)
     })
     this.groupOverlaps(m.services)
+    validateVrrp(m, (path, text) => this.bad(path, text))
   }
 
   settings(s: Settings): void {
