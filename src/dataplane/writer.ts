@@ -5,11 +5,16 @@
 // flight: real servers first, then each changed service's table into its inactive half, then one
 // service-entry write that flips to it. Removed real servers are marked (their flows drop or are
 // rescheduled per expire_nodest_conn), removed services vanish from the lookup.
-import { buildMaglev, buildWrrSequence, MAGLEV_DEFAULT_SIZE } from '../sched'
-import type { Model, PortService, RealServer, Service as ModelService } from '../model/types'
+//
+// Service groups (ipvsadm -f) are one xvs_services entry under the group's key (groupServiceKey) plus
+// their port ranges in xvs_grp_ranges, one entry per (VIP, protocol): written after the services they
+// lead to, and removed before them.
+import { buildDhTable, buildMaglev, buildShTable, buildWrrSequence, MAGLEV_DEFAULT_SIZE } from '../sched'
+import type { Model, RealServer, Service as ModelService } from '../model/types'
 import {
-  ConnFlags, Family, FwdMethod, Limits, Proto, Real, RealFlags, Sched, Service, ServiceFlags, ServiceKey, Settings,
-  type Real as RealValue, type Service as ServiceValue, type ServiceKey as ServiceKeyValue,
+  encodeGroupRanges, Family, FwdMethod, GroupKey, Limits, LocalityKey, persistMask, Proto, Real, RealConns, RealFlags, Sched,
+  Service, ServiceFlags, ServiceKey, Settings, groupServiceKey,
+  type PortRange, type Real as RealValue, type Service as ServiceValue, type ServiceKey as ServiceKeyValue,
 } from './abi'
 import type { Dataplane } from './loader'
 import { installTable, removeTables } from './tables'
@@ -17,10 +22,7 @@ import { resolveNextHop, type NextHop, type ResolveOptions } from './neigh'
 import { ConfigError } from '../errors'
 import { silentLogger, type Logger } from '../log'
 
-void ConnFlags
-
-/** Schedulers and methods the data plane runs today; the rest are refused with a clear error. */
-const SUPPORTED_SCHED = new Set(['rr', 'wrr', 'mh'])
+/** Methods the data plane runs today; the rest are refused with a clear error. Every scheduler runs. */
 const SUPPORTED_METHOD = new Set(['dr', 'tun'])
 
 export interface ApplyResult {
@@ -47,20 +49,20 @@ function where(s: ModelService): string {
   return s.kind === 'group' ? `service group ${s.id}` : `${s.kind} ${s.vip.includes(':') ? `[${s.vip}]` : s.vip}:${s.port}`
 }
 
+const isV6 = (s: ModelService): boolean => (s.kind === 'group' ? s.family === 6 : s.vip.includes(':'))
+
 /** Refuse what the data plane cannot run yet, naming the service and what to use instead. */
-function checkSupported(model: Model): PortService[] {
-  const out: PortService[] = []
+function checkSupported(model: Model): ModelService[] {
+  const out: ModelService[] = []
   for (const s of model.services) {
-    if (s.kind === 'group') throw new ConfigError(`${where(s)}: service groups are not in the data plane yet`, { field: 'kind', hint: 'use (VIP, protocol, port) services for now' })
-    if (!SUPPORTED_SCHED.has(s.scheduler))
-      throw new ConfigError(`${where(s)}: scheduler ${s.scheduler} is not in the data plane yet`, { field: 'scheduler', hint: 'use rr, wrr or mh for now' })
-    if (s.persistence) throw new ConfigError(`${where(s)}: persistence is not in the data plane yet`, { field: 'persistence' })
+    if (s.kind === 'group' && (s.incomplete !== undefined || s.matches.length === 0))
+      throw new ConfigError(`${where(s)}: the group does not say what it matches${s.incomplete ? ` (${s.incomplete})` : ''}`, { field: 'matches', hint: 'give its (vip, protocol, ports) matches' })
     for (const r of s.realServers) {
       if (!SUPPORTED_METHOD.has(r.method))
         throw new ConfigError(`${where(s)}: real server ${r.address}: method ${r.method} is not in the data plane yet`, { field: 'method', hint: 'use dr (-g) or tun (-i) for now' })
-      if (r.method === 'dr' && r.port !== s.port && s.port !== 0)
+      if (s.kind !== 'group' && r.method === 'dr' && r.port !== s.port && s.port !== 0)
         throw new ConfigError(`${where(s)}: real server ${r.address}:${r.port}: dr cannot change the port`, { field: 'port', hint: `use port ${s.port}, or nat (-m) for port mapping` })
-      if (r.method === 'dr' && r.address.includes(':') !== s.vip.includes(':'))
+      if (r.method === 'dr' && r.address.includes(':') !== isV6(s))
         throw new ConfigError(`${where(s)}: real server ${r.address}: dr needs the real server in the VIP's address family`, { field: 'address', hint: 'use tun (-i) across families' })
     }
     out.push(s)
@@ -68,19 +70,21 @@ function checkSupported(model: Model): PortService[] {
   return out
 }
 
-function serviceFlags(s: PortService): number {
+function serviceFlags(s: ModelService): number {
   let f = 0
-  if (s.scheduler === 'mh') {
-    // IPVS mh hashes the client address (and with mh-port its port too).
+  if (s.scheduler === 'mh' || s.scheduler === 'sh') {
+    // IPVS mh and sh hash the client address (and with mh-port/sh-port its port too).
     f |= ServiceFlags.HASH_SRC_ADDR
-    if (s.schedFlags.includes('mh-port')) f |= ServiceFlags.HASH_SRC_PORT
-    if (s.schedFlags.includes('mh-fallback')) f |= ServiceFlags.SCHED_FALLBACK
+    if (s.schedFlags.includes(`${s.scheduler}-port`)) f |= ServiceFlags.HASH_SRC_PORT
+    if (s.schedFlags.includes(`${s.scheduler}-fallback`)) f |= ServiceFlags.SCHED_FALLBACK
   }
+  if (s.persistence) f |= ServiceFlags.PERSISTENT
   return f
 }
 
-function table(s: PortService, ids: number[]): ArrayLike<number> {
+function table(s: ModelService, ids: number[]): ArrayLike<number> {
   const live = s.realServers.map((r, i) => ({ r, id: ids[i]! }))
+  const idOf = (i: number): number => (i < 0 ? Limits.REAL_NONE : live[i]!.id)
   switch (s.scheduler) {
     case 'rr': {
       const t = live.filter((x) => x.r.weight > 0).map((x) => x.id)
@@ -90,14 +94,58 @@ function table(s: PortService, ids: number[]): ArrayLike<number> {
       const seq = buildWrrSequence(live.map((x) => x.r.weight))
       return seq.length ? Array.from(seq, (i) => live[i]!.id) : [Limits.REAL_NONE]
     }
-    default: {
+    case 'mh': {
       const size = s.mhTableSize ?? MAGLEV_DEFAULT_SIZE
       const ring = buildMaglev(live.map((x) => ({ key: `${x.r.address}|${x.r.port}`, weight: x.r.weight })), size)
       const out = new Uint32Array(size)
-      for (let i = 0; i < size; i++) out[i] = ring[i]! < 0 ? Limits.REAL_NONE : live[ring[i]!]!.id
+      for (let i = 0; i < size; i++) out[i] = idOf(ring[i]!)
       return out
     }
+    case 'sh':
+      // each server `weight` consecutive buckets; a weight-0 server's buckets are empty (no server)
+      return Array.from(buildShTable(live.map((x) => x.r.weight)), idOf)
+    case 'dh':
+      return Array.from(buildDhTable(live.length), idOf)
+    default:
+      // lc, wlc, sed, nq, lblc, lblcr, fo, ovf, twos: every server once, in the service's order; the
+      // data plane reads weights, flags and connection counts per new connection.
+      return live.length ? live.map((x) => x.id) : [Limits.REAL_NONE]
   }
+}
+
+/** xvs_services key of a service: (VIP, port, protocol), or a group's key. */
+function serviceKeyOf(s: ModelService): Buffer {
+  if (s.kind === 'group') return groupServiceKey(s.id, s.family === 6 ? Family.INET6 : Family.INET)
+  return ServiceKey.encode({ addr: s.vip, port: s.port, proto: s.kind === 'tcp' ? Proto.TCP : Proto.UDP })
+}
+
+/**
+ * Every group's port ranges per (VIP, protocol), sorted, a group's touching or overlapping ranges
+ * merged (the model keeps groups from overlapping each other): hex of the GroupKey -> key and ranges.
+ */
+export function groupRangesOf(services: readonly ModelService[]): Map<string, { key: Buffer; ranges: PortRange[] }> {
+  const out = new Map<string, { key: Buffer; ranges: PortRange[] }>()
+  for (const s of services) {
+    if (s.kind !== 'group') continue
+    for (const m of s.matches) {
+      const key = GroupKey.encode({ addr: m.vip, proto: m.protocol === 'tcp' ? Proto.TCP : Proto.UDP })
+      const k = hex(key)
+      let e = out.get(k)
+      if (!e) out.set(k, (e = { key, ranges: [] }))
+      e.ranges.push({ first: m.fromPort, last: m.toPort, group_id: s.id })
+    }
+  }
+  for (const e of out.values()) {
+    e.ranges.sort((a, b) => a.first - b.first || a.last - b.last)
+    const merged: PortRange[] = []
+    for (const r of e.ranges) {
+      const prev = merged[merged.length - 1]
+      if (prev && prev.group_id === r.group_id && r.first <= prev.last + 1) prev.last = Math.max(prev.last, r.last)
+      else merged.push({ ...r })
+    }
+    e.ranges = merged
+  }
+  return out
 }
 
 function readServices(dp: Dataplane): Map<string, CurrentService> {
@@ -136,6 +184,13 @@ export function applyModel(dp: Dataplane, model: Model, opts: WriterOptions = {}
   const log = (opts.log ?? silentLogger).child({ component: 'writer' })
   const resolve = opts.resolve ?? resolveNextHop
   const services = checkSupported(model)
+  const ranges = groupRangesOf(services)
+  for (const { key, ranges: rs } of ranges.values()) {
+    if (rs.length <= Limits.GROUP_RANGES_MAX) continue
+    const k = GroupKey.decode(key)
+    throw new ConfigError(`${k.proto === Proto.TCP ? 'tcp' : 'udp'} ${k.addr}: service groups match ${rs.length} port ranges there, at most ${Limits.GROUP_RANGES_MAX}`,
+      { field: 'matches', hint: 'merge neighbouring ranges of a group' })
+  }
   const result: ApplyResult = { services: { added: 0, removed: 0, changed: 0, unchanged: 0 }, reals: { added: 0, removed: 0, changed: 0 }, tablesWritten: 0, slotsWritten: 0 }
 
   // What the kernel holds now.
@@ -157,7 +212,7 @@ export function applyModel(dp: Dataplane, model: Model, opts: WriterOptions = {}
   const tunSource = (addr: string, routeSource: string | undefined): string | undefined =>
     model.settings.tunnelSources.find((a) => a.includes(':') === addr.includes(':')) ?? routeSource
   const plans = services.map((s) => {
-    const keyBuf = ServiceKey.encode({ addr: s.vip, port: s.port, proto: s.kind === 'tcp' ? Proto.TCP : Proto.UDP })
+    const keyBuf = serviceKeyOf(s)
     const cur = curServices.get(hex(keyBuf))
     const id = cur ? cur.value.id : svcIds.take('services')
     const reals = s.realServers.map((r) => {
@@ -166,7 +221,7 @@ export function applyModel(dp: Dataplane, model: Model, opts: WriterOptions = {}
       const value: Partial<RealValue> = {
         addr: r.address, port: r.port, method: r.method === 'tun' ? FwdMethod.TUN : FwdMethod.DR, weight: r.weight,
         flags: r.weight === 0 ? RealFlags.QUIESCED : 0, service_id: id, ifindex: h.ifindex, mtu: h.mtu,
-        dst_mac: h.dstMac, src_mac: h.srcMac,
+        dst_mac: h.dstMac, src_mac: h.srcMac, upper_threshold: r.upperThreshold, lower_threshold: r.lowerThreshold,
         ...(r.method === 'tun' ? { tun_src: tunSource(r.address, h.source) ?? '' } : {}),
       }
       return { model: r, existing, value: Real.encode(value) }
@@ -186,15 +241,20 @@ export function applyModel(dp: Dataplane, model: Model, opts: WriterOptions = {}
     tun_src_v6: model.settings.tunnelSources.find((a) => a.includes(':')) ?? '',
   }))
 
-  // 2. Real servers, so every table written next points at complete entries.
+  // 2. Real servers, so every table written next points at complete entries. A server new to its id
+  //    starts with no connections counted (the id may have counted a removed server's).
   const keep = new Set<number>()
+  const zeroConns = RealConns.encode({})
   plans.forEach((p, i) => p.reals.forEach((r, j) => {
     const id = ids[i]![j]!
     keep.add(id)
     if (r.existing && r.existing.buf.equals(r.value)) return
-    dp.maps.reals.update(u32(id), r.value)
     if (r.existing && !(r.existing.value.flags & RealFlags.REMOVED)) result.reals.changed++
-    else result.reals.added++
+    else {
+      dp.maps.realConns.update(u32(id), zeroConns)
+      result.reals.added++
+    }
+    dp.maps.reals.update(u32(id), r.value)
   }))
 
   // 3. Egress ports for redirects (written from this namespace: devmap ifindexes resolve here).
@@ -208,8 +268,11 @@ export function applyModel(dp: Dataplane, model: Model, opts: WriterOptions = {}
     const flags = serviceFlags(p.s)
     const dropped = curReals.some((r) => r.value.service_id === p.id && !keep.has(r.id) && !(r.value.flags & RealFlags.REMOVED))
     const size = p.s.scheduler === 'mh' ? p.s.mhTableSize ?? MAGLEV_DEFAULT_SIZE : undefined
+    const persist_timeout_s = p.s.persistence?.timeout ?? 0
+    const persist_mask = p.s.persistence ? persistMask(p.s.persistence.netmask, isV6(p.s) ? Family.INET6 : Family.INET) : Buffer.alloc(16)
     if (p.cur && !realChanged && !dropped && p.cur.value.sched === sched && p.cur.value.flags === flags &&
-        (size === undefined || p.cur.value.table_size === size) && p.cur.value.num_reals === p.reals.length) {
+        (size === undefined || p.cur.value.table_size === size) && p.cur.value.num_reals === p.reals.length &&
+        p.cur.value.persist_timeout_s === persist_timeout_s && p.cur.value.persist_mask.equals(persist_mask)) {
       result.services.unchanged++
       continue
     }
@@ -218,8 +281,10 @@ export function applyModel(dp: Dataplane, model: Model, opts: WriterOptions = {}
     result.tablesWritten++
     result.slotsWritten += n
     dp.maps.services.update(p.keyBuf, Service.encode({
-      id: p.id, flags, sched, active_table: half, table_size: n, num_reals: p.reals.length, persist_timeout_s: 0,
+      id: p.id, flags, sched, active_table: half, table_size: n, num_reals: p.reals.length, persist_timeout_s, persist_mask,
     }))
+    // lblc/lblcr start from no locality when the scheduler changes (IPVS: a new scheduler, new state)
+    if (p.cur && p.cur.value.sched !== sched) purgeLocality(dp, new Set([p.id]))
     if (p.cur) result.services.changed++
     else {
       result.services.added++
@@ -236,16 +301,33 @@ export function applyModel(dp: Dataplane, model: Model, opts: WriterOptions = {}
     result.reals.removed++
   }
 
-  // 6. Services that left the model: out of the lookup first, then their tables.
+  // 6. Service groups' port ranges, now that the groups' entries are in place; stale ones go first.
+  for (const { key, value } of [...dp.maps.groupRanges.entries()]) {
+    const want = ranges.get(hex(key))
+    if (!want) dp.maps.groupRanges.delete(key)
+    else if (value.equals(encodeGroupRanges(want.ranges))) ranges.delete(hex(key))
+  }
+  for (const { key, ranges: rs } of ranges.values()) dp.maps.groupRanges.update(key, encodeGroupRanges(rs))
+
+  // 7. Services that left the model: out of the lookup first, then their tables and locality entries.
   const wanted = new Set(plans.map((p) => hex(p.keyBuf)))
+  const gone = new Set<number>()
   for (const [k, cur] of curServices) {
     if (wanted.has(k)) continue
     dp.maps.services.delete(cur.keyBuf)
     removeTables(dp.maps.svcTables, cur.value.id)
+    gone.add(cur.value.id)
     result.services.removed++
   }
+  if (gone.size) purgeLocality(dp, gone)
   log.info({ ...result }, 'model applied')
   return result
+}
+
+/** Drop the lblc/lblcr entries of these service ids (xvs_locality, keyed by service id). */
+function purgeLocality(dp: Dataplane, serviceIds: ReadonlySet<number>): void {
+  const doomed = [...dp.maps.locality.keys()].filter((k) => serviceIds.has(LocalityKey.decode(k).service_id))
+  for (const k of doomed) dp.maps.locality.delete(k)
 }
 
 /** Family of a model address, as the ABI numbers it. */
