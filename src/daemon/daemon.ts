@@ -161,7 +161,7 @@ export class Daemon {
           deleteBatchRaw: (k, n) => this.host.conns().deleteBatchRaw(k, n),
         },
         timeouts: () => this.host.timeouts(),
-        services: () => this.host.serviceIds(),
+        services: () => this.host.serviceIndex(),
         clock: this.clock, log: root,
         ...(s.intervalMs !== undefined ? { intervalMs: s.intervalMs } : {}),
         ...(s.batchSize !== undefined ? { batchSize: s.batchSize } : {}),

@@ -4,14 +4,14 @@
 // writer and the ABI codecs in the daemon's network namespace; unit tests give the daemon a fake.
 import type { XdpMode } from '../bpf'
 import type { BpfMap } from '../bpf'
-import { Proto, Real, RealFlags, Service, ServiceKey, Settings, Stats, statCounterNames } from '../dataplane/abi'
+import { Proto, Real, RealFlags, Service, ServiceKey, Settings, Stats, decodeGroupRanges, statCounterNames } from '../dataplane/abi'
 import { detachOne, findDataplane, loadDataplane, unloadDataplane, type Dataplane } from '../dataplane/loader'
 import { applyModel, type ApplyResult, type WriterOptions } from '../dataplane/writer'
 import type { Model } from '../model/types'
 import { realServerKey, serviceKey } from '../model/diff'
 import { parseIp } from '../model/addr'
 import { silentLogger, type Logger } from '../log'
-import type { ConnTable, ConnTimeouts, RealCounts } from './sweeper'
+import type { ConnTable, ConnTimeouts, RealCounts, ServiceIndex } from './sweeper'
 
 export interface HostLoadRequest {
   ifaces: string[]
@@ -62,8 +62,8 @@ export interface DataplaneHost {
   /** For the sweeper. */
   conns(): ConnTable
   timeouts(): ConnTimeouts
-  /** xvs_services: hex of the key -> service id. */
-  serviceIds(): Map<string, number>
+  /** xvs_services and xvs_grp_ranges as the sweeper judges entries by them. */
+  serviceIndex(): ServiceIndex
   /** The data plane's active/inactive counters, when it keeps them (lc, wlc, sed, nq, lblc): set from a sweep. */
   reconcile?(counts: ReadonlyMap<number, RealCounts>): void
   /** Detach everywhere and drop the pins (--detach-on-exit). */
@@ -182,10 +182,17 @@ export class BpfHost implements DataplaneHost {
     return Settings.decode(this.d.maps.settings.lookup(zero) ?? Buffer.alloc(Settings.size))
   }
 
-  serviceIds(): Map<string, number> {
-    const out = new Map<string, number>()
-    for (const { key, value } of this.d.maps.services.lookupBatch(1024)) out.set(key.toString('hex'), Service.decode(value).id)
-    return out
+  serviceIndex(): ServiceIndex {
+    const ids = new Map<string, number>()
+    const persist = new Map<number, number>()
+    for (const { key, value } of this.d.maps.services.lookupBatch(1024)) {
+      const v = Service.decode(value)
+      ids.set(key.toString('hex'), v.id)
+      persist.set(v.id, v.persist_timeout_s)
+    }
+    const groups = new Map<string, ReturnType<typeof decodeGroupRanges>>()
+    for (const { key, value } of this.d.maps.groupRanges.lookupBatch(1024)) groups.set(key.toString('hex'), decodeGroupRanges(value))
+    return { ids, persist, groups }
   }
 
   unload(): void {

@@ -1,18 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0-only
 // The connection sweeper: walks xvs_conns in bounded batches and deletes the entries past their
-// timeout, by the rules of the packet path (xvs_conn_timeout_s and xvs_conn_expired in
-// bpf/include/xvs/conntrack.h), and entries of a service that no longer exists or was replaced (the
+// timeout, by the rules of the packet path (flows: xvs_conn_timeout_s and xvs_conn_expired in
+// bpf/include/xvs/conntrack.h, with its XVS_CONN_TOUCH_NS slack; persistence templates:
+// xvs_tmpl_live in persist.h), and entries of a service that no longer exists or was replaced (the
 // packet path treats both as absent already; the sweeper gives their slots back before the LRU has to
-// evict live flows). On the way it counts each real server's active (ESTABLISHED) and inactive
-// connections, as IPVS shows them, and hands the counts to `reconcile` (the data plane's lc-family
-// counters, when it keeps them).
+// evict live flows). On the way it counts each real server's active (ESTABLISHED), inactive and
+// persistent entries, as IPVS shows them, and hands the counts to `reconcile` (the data plane's
+// xvs_real_conns, which the packet path cannot decrement for entries that time out unseen).
 //
 // Each batch is one BPF_MAP_LOOKUP_BATCH of at most `batchSize` entries, a re-read of every candidate
 // (an entry the packet path rewrote since, e.g. a new flow on the same ports, has other bytes and is
 // kept), and one BPF_MAP_DELETE_BATCH; between batches the sweeper yields to the event loop, so a table
 // of millions never stalls the daemon.
 import { setImmediate as yieldToLoop } from 'node:timers/promises'
-import { Conn, ConnFlags, ConnKey, ConnState, Proto, ServiceKey, Timeouts } from '../dataplane/abi'
+import { Conn, ConnFlags, ConnKey, ConnKind, ConnState, GroupKey, Proto, ServiceKey, Timeouts, groupServiceKey, type PortRange } from '../dataplane/abi'
 import { silentLogger, type Logger } from '../log'
 import { systemClock, type Clock, type TimerHandle } from '../util/clock'
 
@@ -49,13 +50,25 @@ export function connTimeoutS(proto: number, state: number, set: ConnTimeouts): n
 }
 
 const NS = 1_000_000_000n
+/** XVS_CONN_TOUCH_NS: last_seen_ns lags a flow's last packet by up to this, so expiry allows it. */
+export const CONN_TOUCH_NS = NS
 
 /**
- * xvs_conn_expired(): idle longer than the timeout (strictly). An entry touched after `nowNs` was
- * sampled (last_seen ahead of now) is not expired; the packet path's unsigned difference never sees that.
+ * xvs_conn_expired(): idle longer than the timeout plus the touch slack (strictly). An entry touched
+ * after `nowNs` was sampled (last_seen ahead of now) is not expired; the packet path's unsigned
+ * difference never sees that.
  */
 export function connExpired(lastSeenNs: bigint, proto: number, state: number, set: ConnTimeouts, nowNs: bigint): boolean {
-  return nowNs > lastSeenNs && nowNs - lastSeenNs > BigInt(connTimeoutS(proto, state, set)) * NS
+  return nowNs > lastSeenNs && nowNs - lastSeenNs > BigInt(connTimeoutS(proto, state, set)) * NS + CONN_TOUCH_NS
+}
+
+/**
+ * !xvs_tmpl_live(): a persistence template lives persist_timeout_s after its last use, and while a
+ * connection it sent lives (ctl_until_s, a second of CLOCK_MONOTONIC).
+ */
+export function templateExpired(lastSeenNs: bigint, ctlUntilS: number, persistTimeoutS: number, nowNs: bigint): boolean {
+  if (nowNs <= lastSeenNs || nowNs - lastSeenNs <= BigInt(persistTimeoutS) * NS) return false
+  return nowNs / NS > BigInt(ctlUntilS)
 }
 
 // Field offsets from the ABI codecs (checked against BTF), not typed by hand.
@@ -66,13 +79,17 @@ const C_REAL = off(Conn, 'real_id')
 const C_SERVICE = off(Conn, 'service_id')
 const C_STATE = off(Conn, 'state')
 const C_FLAGS = off(Conn, 'flags')
+const C_CTL_UNTIL = off(Conn, 'ctl_until_s')
 const K_VADDR = off(ConnKey, 'vaddr')
 const K_VPORT = off(ConnKey, 'vport')
 const K_PROTO = off(ConnKey, 'proto')
 const K_FAMILY = off(ConnKey, 'family')
+const K_KIND = off(ConnKey, 'kind')
 const S_PORT = off(ServiceKey, 'port')
 const S_PROTO = off(ServiceKey, 'proto')
 const S_FAMILY = off(ServiceKey, 'family')
+const G_PROTO = off(GroupKey, 'proto')
+const G_FAMILY = off(GroupKey, 'family')
 
 /** The xvs_services key a connection key is looked up under (with `port`, or the wildcard 0). */
 export function serviceKeyOf(connKey: Buffer, base: number, wildcard = false): Buffer {
@@ -82,6 +99,35 @@ export function serviceKeyOf(connKey: Buffer, base: number, wildcard = false): B
   k[S_PROTO] = connKey[base + K_PROTO]!
   k[S_FAMILY] = connKey[base + K_FAMILY]!
   return k
+}
+
+/** What the sweeper needs of the services, read once per pass. */
+export interface ServiceIndex {
+  /** Hex of an xvs_services key -> the service's id. */
+  ids: ReadonlyMap<string, number>
+  /** Service id -> persist_timeout_s (for templates; absent: 0). */
+  persist?: ReadonlyMap<number, number>
+  /** Hex of an xvs_group_key -> the port ranges of xvs_grp_ranges. */
+  groups?: ReadonlyMap<string, readonly PortRange[]>
+}
+
+/**
+ * The id of the service a connection entry belongs to now, as the packet path finds it: a template's
+ * key holds its service's key; a flow's service is (VIP, proto, port), else (VIP, proto, 0), else the
+ * service group whose port range holds the port. undefined: no such service.
+ */
+export function serviceOfEntry(keys: Buffer, base: number, index: ServiceIndex): number | undefined {
+  const exact = index.ids.get(serviceKeyOf(keys, base).toString('hex'))
+  if (keys[base + K_KIND] === ConnKind.TEMPLATE || exact !== undefined) return exact
+  const wildcard = index.ids.get(serviceKeyOf(keys, base, true).toString('hex'))
+  if (wildcard !== undefined || !index.groups) return wildcard
+  const gk = Buffer.alloc(GroupKey.size)
+  keys.copy(gk, 0, base + K_VADDR, base + K_VADDR + 16)
+  gk[G_PROTO] = keys[base + K_PROTO]!
+  gk[G_FAMILY] = keys[base + K_FAMILY]!
+  const port = keys.readUInt16BE(base + K_VPORT)
+  const r = index.groups.get(gk.toString('hex'))?.find((x) => x.first <= port && port <= x.last)
+  return r ? index.ids.get(groupServiceKey(r.group_id, keys[base + K_FAMILY]!).toString('hex')) : undefined
 }
 
 export interface RealCounts { active: number; inactive: number; persistent: number }
@@ -105,8 +151,8 @@ export interface SweeperOptions {
   conns: ConnTable
   /** xvs_settings' timeouts, read at the start of each pass. */
   timeouts: () => ConnTimeouts
-  /** xvs_services as (hex of the key) -> service id, read at the start of each pass; omit to keep stale entries. */
-  services?: () => ReadonlyMap<string, number>
+  /** The services, read at the start of each pass; omit to keep stale entries (and templates: they need it). */
+  services?: () => ServiceIndex
   /** bpf_ktime_get_ns()'s clock (CLOCK_MONOTONIC), ns; default process.hrtime.bigint. */
   nowNs?: () => bigint
   clock?: Clock
@@ -201,18 +247,21 @@ export class ConnSweeper {
         const vb = i * vs
         const proto = r.keys[kb + K_PROTO]!
         const state = r.values[vb + C_STATE]!
+        const template = (r.values[vb + C_FLAGS]! & ConnFlags.TEMPLATE) !== 0
         const lastSeen = r.values.readBigUInt64LE(vb + C_LAST_SEEN)
-        if (connExpired(lastSeen, proto, state, set, nowNs)) { doomed.push(i); why.push('expired'); continue }
         const serviceId = r.values.readUInt32LE(vb + C_SERVICE)
-        if (services) {
-          const id = services.get(serviceKeyOf(r.keys, kb).toString('hex')) ?? services.get(serviceKeyOf(r.keys, kb, true).toString('hex'))
-          // Created before this pass read the services (a flow of a service added since is not judged on old news).
-          if (id !== serviceId && r.values.readBigUInt64LE(vb + C_CREATED) < nowNs) { doomed.push(i); why.push('stale'); continue }
+        const expired = template
+          ? services !== undefined && templateExpired(lastSeen, r.values.readUInt32LE(vb + C_CTL_UNTIL), services.persist?.get(serviceId) ?? 0, nowNs)
+          : connExpired(lastSeen, proto, state, set, nowNs)
+        if (expired) { doomed.push(i); why.push('expired'); continue }
+        // Created before this pass read the services (a flow of a service added since is not judged on old news).
+        if (services && r.values.readBigUInt64LE(vb + C_CREATED) < nowNs && serviceOfEntry(r.keys, kb, services) !== serviceId) {
+          doomed.push(i); why.push('stale'); continue
         }
         const realId = r.values.readUInt32LE(vb + C_REAL)
         let c = report.counts.get(realId)
         if (!c) report.counts.set(realId, (c = { active: 0, inactive: 0, persistent: 0 }))
-        if (r.values[vb + C_FLAGS]! & ConnFlags.TEMPLATE) c.persistent++
+        if (template) c.persistent++
         else if (proto === Proto.TCP && state === ConnState.ESTABLISHED) c.active++
         else c.inactive++
       }

@@ -81,7 +81,7 @@ t.test('entries of a service that was replaced are deleted', needsRoot, async (t
   setup(d)
   d.run(seg(42000, 'S'))
   d.run(dgram(5301))
-  const ids = () => new Map([...d.services.entries()].map((e) => [e.key.toString('hex'), Service.decode(e.value).id]))
+  const ids = () => ({ ids: new Map([...d.services.entries()].map((e) => [e.key.toString('hex'), Service.decode(e.value).id])) })
   t.equal((await sweeper(d, { services: ids }).sweep()).stale, 0, 'both services as they were: nothing stale')
   d.setService(VIP, 80, Proto.TCP, { ...d.service(VIP, 80)!, id: 7 })
   const r = await sweeper(d, { services: ids }).sweep()

@@ -5,8 +5,8 @@
 // batches that yield to the event loop, and the races with the packet path (an entry rewritten or
 // removed between the read and the delete is kept or skipped, never wrongly deleted).
 import t from 'tap'
-import { Conn, ConnFlags, ConnKey, ConnState, Proto, Service, ServiceKey, Timeouts } from '../../src/dataplane/abi'
-import { ConnSweeper, connExpired, connTimeoutS, serviceKeyOf, type ConnTable } from '../../src/daemon/sweeper'
+import { Conn, ConnFlags, ConnKey, ConnKind, ConnState, GroupKey, Proto, Service, ServiceKey, Timeouts, groupServiceKey } from '../../src/dataplane/abi'
+import { CONN_TOUCH_NS, ConnSweeper, connExpired, connTimeoutS, serviceKeyOf, templateExpired, type ConnTable } from '../../src/daemon/sweeper'
 import { FakeClock } from '../../src/util/clock'
 
 const S = 1_000_000_000n
@@ -61,8 +61,13 @@ t.test('timeouts: the rules of xvs_conn_timeout_s', async (t) => {
   t.equal(connTimeoutS(Proto.TCP, ConnState.CLOSE, defaults), Timeouts.CLOSE_S)
   t.equal(connTimeoutS(Proto.TCP, ConnState.TIME_WAIT, defaults), Timeouts.TIME_WAIT_S)
   t.equal(connTimeoutS(Proto.TCP, ConnState.UDP, defaults), Timeouts.NONE_S, 'an unknown TCP state: NONE')
-  t.equal(connExpired(0n, Proto.TCP, ConnState.CLOSE, defaults, 10n * S), false, 'exactly the timeout: not yet (strict)')
-  t.equal(connExpired(0n, Proto.TCP, ConnState.CLOSE, defaults, 10n * S + 1n), true)
+  t.equal(connExpired(0n, Proto.TCP, ConnState.CLOSE, defaults, 11n * S), false, 'the timeout and the 1 s touch slack: not yet (strict)')
+  t.equal(connExpired(0n, Proto.TCP, ConnState.CLOSE, defaults, 11n * S + 1n), true)
+  t.equal(CONN_TOUCH_NS, S, 'the slack is XVS_CONN_TOUCH_NS')
+  t.equal(templateExpired(0n, 0, 300, 300n * S), false, 'a template within its persistence timeout lives')
+  t.equal(templateExpired(0n, 0, 300, 300n * S + 1n), true, 'past it, with no connection promising longer, it is gone')
+  t.equal(templateExpired(0n, 400, 300, 400n * S), false, 'while a connection it sent lives (ctl_until_s), it lives')
+  t.equal(templateExpired(0n, 400, 300, 401n * S), true)
   t.equal(connExpired(20n * S, Proto.TCP, ConnState.CLOSE, defaults, 10n * S), false, 'touched after now was sampled: alive')
 })
 
@@ -73,33 +78,34 @@ t.test('a pass deletes expired entries and counts the live ones per real server'
     [key(), conn({ lastSeen: now - 899n * S, state: ConnState.ESTABLISHED, real: 1 })],
     [key(), conn({ lastSeen: now - 10n * S, state: ConnState.FIN_WAIT, real: 1 })],
     [key(Proto.UDP), conn({ lastSeen: now - 299n * S, state: ConnState.UDP, real: 2 })],
-    [key(), conn({ lastSeen: now - 1n * S, state: ConnState.ESTABLISHED, real: 2, flags: ConnFlags.TEMPLATE })],
+    [key(), conn({ lastSeen: now - 900n * S, state: ConnState.ESTABLISHED, real: 1 })], // within the touch slack
+    [key(), conn({ lastSeen: now - 1n * S, state: ConnState.ESTABLISHED, real: 2, flags: ConnFlags.TEMPLATE })], // never judged without the services
   ] as const
   const dead = [
-    [key(), conn({ lastSeen: now - 901n * S, state: ConnState.ESTABLISHED })],
-    [key(), conn({ lastSeen: now - 121n * S, state: ConnState.FIN_WAIT })],
-    [key(Proto.UDP), conn({ lastSeen: now - 301n * S, state: ConnState.UDP })],
-    [key(), conn({ lastSeen: now - 11n * S, state: ConnState.CLOSE })],
-    [key(), conn({ lastSeen: now - 3n * S, state: ConnState.NONE })],
+    [key(), conn({ lastSeen: now - 902n * S, state: ConnState.ESTABLISHED })],
+    [key(), conn({ lastSeen: now - 122n * S, state: ConnState.FIN_WAIT })],
+    [key(Proto.UDP), conn({ lastSeen: now - 302n * S, state: ConnState.UDP })],
+    [key(), conn({ lastSeen: now - 12n * S, state: ConnState.CLOSE })],
+    [key(), conn({ lastSeen: now - 4n * S, state: ConnState.NONE })],
   ] as const
   for (const [k, v] of [...live, ...dead]) m.put(k, v)
   const reconciled: unknown[] = []
   const s = new ConnSweeper({ conns: m, timeouts: () => defaults, nowNs: () => now, batchSize: 3, clock: new FakeClock(), reconcile: (c) => reconciled.push(new Map(c)) })
   const r = await s.sweep()
-  t.equal(r.scanned, 9)
+  t.equal(r.scanned, 10)
   t.equal(r.expired, 5)
   t.equal(r.stale, 0)
-  t.equal(r.batches, 3, 'three batches of at most 3')
+  t.equal(r.batches, 4, 'four batches of at most 3')
   t.same([...m.entries.keys()].sort(), live.map(([k]) => k.toString('hex')).sort(), 'exactly the expired entries are gone')
-  t.same(r.counts, new Map([[1, { active: 1, inactive: 1, persistent: 0 }], [2, { active: 0, inactive: 1, persistent: 1 }]]))
+  t.same(r.counts, new Map([[1, { active: 2, inactive: 1, persistent: 0 }], [2, { active: 0, inactive: 1, persistent: 1 }]]))
   t.same(reconciled, [r.counts], 'the counts were handed to reconcile')
-  t.same({ passes: s.totals.passes, expired: s.totals.expired, scanned: s.totals.scanned }, { passes: 1, expired: 5, scanned: 9 })
+  t.same({ passes: s.totals.passes, expired: s.totals.expired, scanned: s.totals.scanned }, { passes: 1, expired: 5, scanned: 10 })
 })
 
 t.test('configured timeouts are read at the start of each pass', async (t) => {
   const m = new FakeConns()
   const now = 1000n * S
-  m.put(key(), conn({ lastSeen: now - 61n * S, state: ConnState.ESTABLISHED }))
+  m.put(key(), conn({ lastSeen: now - 62n * S, state: ConnState.ESTABLISHED }))
   let set = { ...defaults }
   const s = new ConnSweeper({ conns: m, timeouts: () => set, nowNs: () => now, clock: new FakeClock() })
   t.equal((await s.sweep()).expired, 0, 'alive under the 900 s default')
@@ -111,7 +117,7 @@ t.test('entries of a service that is gone or was replaced are stale; the wildcar
   const m = new FakeConns()
   const now = 1000n * S
   const svcKey = (port: number) => ServiceKey.encode({ addr: '10.0.0.100', port, proto: Proto.TCP, family: 2 }).toString('hex')
-  const services = new Map([[svcKey(80), 5], [svcKey(0), 9]])
+  const services = { ids: new Map([[svcKey(80), 5], [svcKey(0), 9]]) }
   const fresh = { lastSeen: now, state: ConnState.ESTABLISHED, created: now - S }
   const ok80 = key(Proto.TCP, 80); m.put(ok80, conn({ ...fresh, svc: 5 }))
   const replaced = key(Proto.TCP, 80); m.put(replaced, conn({ ...fresh, svc: 4 }))
@@ -127,10 +133,46 @@ t.test('entries of a service that is gone or was replaced are stale; the wildcar
   t.equal(Service.size > 0, true)
 })
 
+t.test('persistence templates: persist_timeout_s after their last use, or while a connection they sent lives', async (t) => {
+  const m = new FakeConns()
+  const now = 10_000n * S
+  const svcKey = ServiceKey.encode({ addr: '10.0.0.100', port: 80, proto: Proto.TCP, family: 2 })
+  const index = { ids: new Map([[svcKey.toString('hex'), 3]]), persist: new Map([[3, 300]]) }
+  // A template's key is the masked client and its service's key (kind TEMPLATE, cport 0).
+  const tkey = (c: string) => ConnKey.encode({ caddr: c, vaddr: '10.0.0.100', cport: 0, vport: 80, proto: Proto.TCP, family: 2, kind: ConnKind.TEMPLATE })
+  const tmpl = (idle: bigint, ctlUntil = 0) => Conn.encode({ last_seen_ns: now - idle * S, created_ns: 0n, real_id: 4, service_id: 3, state: ConnState.NONE, flags: ConnFlags.TEMPLATE, ctl_until_s: ctlUntil })
+  m.put(tkey('192.0.2.1'), tmpl(299n))
+  m.put(tkey('192.0.2.2'), tmpl(301n))
+  m.put(tkey('192.0.2.3'), tmpl(301n, Number(now / S) + 60))
+  m.put(tkey('192.0.2.4'), Conn.encode({ ...Conn.decode(tmpl(0n)), service_id: 2 })) // of a service replaced since, just used
+  const r = await new ConnSweeper({ conns: m, timeouts: () => defaults, services: () => index, nowNs: () => now, clock: new FakeClock() }).sweep()
+  t.same({ expired: r.expired, stale: r.stale }, { expired: 1, stale: 1 })
+  t.ok(m.lookup(tkey('192.0.2.1')) && m.lookup(tkey('192.0.2.3')), 'within the timeout, or held by a live connection: kept')
+  t.same(r.counts.get(4), { active: 0, inactive: 0, persistent: 2 }, 'counted as persistent')
+})
+
+t.test('service groups: a flow whose port falls in a group range belongs to the group', async (t) => {
+  const m = new FakeConns()
+  const now = 1000n * S
+  const gkey = GroupKey.encode({ addr: '10.0.0.100', proto: Proto.TCP, family: 2 }).toString('hex')
+  const index = {
+    ids: new Map([[groupServiceKey(7, 2).toString('hex'), 11]]),
+    groups: new Map([[gkey, [{ first: 8000, last: 8099, group_id: 7 }]]]),
+  }
+  const fresh = { lastSeen: now, state: ConnState.ESTABLISHED, created: now - S }
+  const inGroup = key(Proto.TCP, 8001); m.put(inGroup, conn({ ...fresh, svc: 11 }))
+  const replaced = key(Proto.TCP, 8002); m.put(replaced, conn({ ...fresh, svc: 10 }))
+  const outside = key(Proto.TCP, 9000); m.put(outside, conn({ ...fresh, svc: 11 }))
+  const r = await new ConnSweeper({ conns: m, timeouts: () => defaults, services: () => index, nowNs: () => now, clock: new FakeClock() }).sweep()
+  t.equal(r.stale, 2)
+  t.ok(m.lookup(inGroup), 'the group\'s flow stays')
+  t.notOk(m.lookup(replaced) || m.lookup(outside), 'a flow of an older group id, and one outside every range, go')
+})
+
 t.test('races with the packet path: a rewritten entry is kept, a vanished one skipped, the rest deleted', async (t) => {
   const m = new FakeConns()
   const now = 1000n * S
-  const old = () => conn({ lastSeen: now - 901n * S, state: ConnState.ESTABLISHED })
+  const old = () => conn({ lastSeen: now - 902n * S, state: ConnState.ESTABLISHED })
   const ks = Array.from({ length: 6 }, () => key())
   for (const k of ks) m.put(k, old())
   m.afterLookup = (keys) => {

@@ -63,7 +63,7 @@ class FakeHost implements DataplaneHost {
   counters() { return { rx: 5, drop_no_backend: 1 } }
   conns(): ConnTable { return { keySize: 40, valueBytes: 32, maxEntries: 16, lookupBatchRaw: () => ({ keys: Buffer.alloc(0), values: Buffer.alloc(0), count: 0, token: null }), lookup: () => null, deleteBatchRaw: () => 0 } }
   timeouts() { return { tcp_timeout_s: 0, tcp_fin_timeout_s: 0, udp_timeout_s: 0 } }
-  serviceIds() { return new Map<string, number>() }
+  serviceIndex() { return { ids: new Map<string, number>() } }
   unload(): void { this.unloaded = true }
   close(): void { this.closed = true }
 }
