@@ -173,7 +173,11 @@ export function realFailures(r: HttpRequestsResult): number {
   return r.failed - (r.errors.deadline ?? 0)
 }
 
-/** A YAML config: one service on the lab VIP with the given real servers and extra service lines. */
+/**
+ * A YAML config: one service on the lab VIP with the given real servers and extra service lines.
+ * expire_nodest_conn is on: the lab client reuses ports quickly, and a SYN on the entry of a finished
+ * connection to a server a check took out would be dropped (as IPVS does) until that entry expires.
+ */
 export function daemonConfig(topo: Topology, o: {
   reals: { node: number; weight?: number }[]
   scheduler?: string
@@ -185,6 +189,7 @@ export function daemonConfig(topo: Topology, o: {
   const rs = o.reals.map((r) => `      - { address: "${topo.reals[r.node]![fam]}", weight: ${r.weight ?? 1}, method: dr }`).join('\n')
   return `settings:
   interfaces: [${topo.director.front.name}]
+  expire_nodest_conn: true
 services:
   - vip: "${topo.vip[fam]}"
     port: 80
