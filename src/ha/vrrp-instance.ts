@@ -17,6 +17,11 @@
 //  - the TTL check is skipped for unicast peers (routed unicast arrives with a lower TTL);
 //  - leaving MASTER for FAULT (or stopping) sends a priority-0 advert; a sync group pulling a master
 //    back to BACKUP does not.
+//
+// xvs adds one thing keepalived lacks (its issues #98 and #1140): a preemption hold. While held, a
+// backup accepts a lower-priority master's adverts as if it were nopreempt, so a recovered master does
+// not take the VIPs back before connection sync has given it the current table. The hold never delays
+// a takeover from a master that went silent or resigned: Master_Down_Timer still runs out.
 import type { Logger } from '../log'
 import { silentLogger } from '../log'
 import { ConfigError } from '../errors'
@@ -118,6 +123,7 @@ export class VrrpInstance {
   private preemptAt: number | undefined
   private master: { address: string; priority: number } | undefined
   private group: VrrpSyncGroup | undefined
+  private preemptHeld = false
 
   constructor(opts: VrrpInstanceOptions) {
     const { config, warnings } = resolveVrrpConfig(opts.config)
@@ -188,6 +194,22 @@ export class VrrpInstance {
   /** True while a weight-0 tracked object (or the own interface) is down. */
   get faulted(): boolean {
     return this.config.track.some((t) => t.weight === 0 && !trackGood(t, this.isUp(t)))
+  }
+
+  /** True while preemption of a lower-priority master is held (see setPreemptHold). */
+  get preemptHold(): boolean {
+    return this.preemptHeld
+  }
+
+  /**
+   * Hold (or release) preemption: while held, a backup treats a live lower-priority master as a
+   * nopreempt backup would. Releasing lets the next lower-priority advert be discarded, so the backup
+   * takes over one Master_Down_Interval later.
+   */
+  setPreemptHold(hold: boolean): void {
+    if (hold === this.preemptHeld) return
+    this.preemptHeld = hold
+    this.log.info({ hold }, hold ? 'vrrp preemption held' : 'vrrp preemption released')
   }
 
   /** keepalived's wantstate == MASTER: our Master_Down_Timer ran out (or we are master). */
@@ -325,6 +347,7 @@ export class VrrpInstance {
     const delay = this.config.preemptDelayUs
     const accept =
       !this.config.preempt ||
+      this.preemptHeld ||
       ad.priority >= this.prio ||
       (delay > 0 && (this.preemptAt === undefined || this.preemptAt > now))
     if (!accept) {
@@ -337,7 +360,7 @@ export class VrrpInstance {
     if (ad.version === 3) this.masterAdverIntUs = ad.maxAdverIntCs * 10_000
     this.master = { address: src, priority: ad.priority }
     this.wantMaster = false
-    if (delay > 0) {
+    if (delay > 0 && !this.preemptHeld) {
       if (ad.priority >= this.prio) this.preemptAt = undefined
       else if (this.preemptAt === undefined) this.preemptAt = now + delay / 1000
     }

@@ -81,7 +81,7 @@ export function instanceVersion(i: VrrpInstanceSpec, v: VrrpModel): 2 | 3 {
 }
 
 /** The service a track_service entry names: by name, or by key ("tcp:10.0.0.1:80", "group:7"). */
-export function findTrackedService(model: Model, ref: string): number[] {
+export function findTrackedService(model: Pick<Model, 'services'>, ref: string): number[] {
   const out: number[] = []
   model.services.forEach((s, i) => {
     if (s.name === ref || serviceKey(s) === ref) out.push(i)
