@@ -12,11 +12,26 @@ import type { CheckPolicy, CheckSpec, HttpUrlSpec } from '../health/types'
 export const ANY_2XX: readonly [number, number] = [200, 299]
 
 /**
+ * The checker's own deadline, a little inside the engine's (which aborts at the check's timeout and
+ * reports only "timed out"): an attempt that runs out of time then says what it was waiting for and
+ * what it got ("waiting for "+OK", got "-ERR""), which is what tells a wrong expect string from a
+ * server that never answers.
+ */
+export function checkerDeadlineMs(timeoutS: number): number {
+  const ms = timeoutS * 1000
+  return Math.max(1, Math.round(ms - Math.min(100, ms / 10)))
+}
+
+/**
  * The engine's spec for a model check. `format` says where the config came from: an lvs.cf
  * send_program is split into words and run without a shell (as nanny does); keepalived's misc_path and
  * YAML's command go to /bin/sh -c.
  */
 export function checkSpec(check: HealthCheck, format: ConfigFormat = 'yaml'): CheckSpec {
+  return { ...probeSpec(check, format), timeoutMs: checkerDeadlineMs(check.timeout) }
+}
+
+function probeSpec(check: HealthCheck, format: ConfigFormat): CheckSpec {
   switch (check.type) {
     case 'tcp':
       return { type: 'tcp' }

@@ -5,16 +5,16 @@
 // are accepted by the real checkers (createChecker validates).
 import t from 'tap'
 import { parseConfig } from '../../src/config'
-import { checkPolicy, checkSpec, healthTargets, ANY_2XX } from '../../src/daemon/checks'
+import { checkPolicy, checkSpec, checkerDeadlineMs, healthTargets, ANY_2XX } from '../../src/daemon/checks'
 import { createChecker } from '../../src/health'
 import type { HealthCheck } from '../../src/model/types'
 
 const common = { interval: 6, timeout: 3, rise: 2, fall: 3, retry: 1, retryDelay: 1.5, reentry: 15, onFailure: 'quiesce' as const }
 
 t.test('tcp and send/expect: decoded strings are sent as they are', async (t) => {
-  t.same(checkSpec({ type: 'tcp', ...common }), { type: 'tcp' })
+  t.same(checkSpec({ type: 'tcp', ...common }), { type: 'tcp', timeoutMs: 2900 })
   const se = checkSpec({ type: 'send-expect', ...common, send: 'GET / HTTP/1.0\r\n\r\n', expect: 'HTTP', regex: false })
-  t.same(se, { type: 'send-expect', send: 'GET / HTTP/1.0\r\n\r\n', expect: 'HTTP', regex: false, escapes: false })
+  t.same(se, { type: 'send-expect', send: 'GET / HTTP/1.0\r\n\r\n', expect: 'HTTP', regex: false, escapes: false, timeoutMs: 2900 })
   t.doesNotThrow(() => createChecker(se))
 })
 
@@ -24,7 +24,7 @@ t.test('http/https: absent status means any 2xx, Host header from virtualhost', 
     urls: [{ path: '/healthz' }, { path: '/index.html', status: 301, digest: '9b3a0c85a887a256d6939da88aabd8cd', regex: '<title>' }],
   })
   t.same(spec, {
-    type: 'https', host: 'www.example.com',
+    type: 'https', host: 'www.example.com', timeoutMs: 2900,
     urls: [
       { path: '/healthz', statuses: [ANY_2XX] },
       { path: '/index.html', statuses: [301], regex: '<title>', digest: '9b3a0c85a887a256d6939da88aabd8cd' },
@@ -36,10 +36,16 @@ t.test('http/https: absent status means any 2xx, Host header from virtualhost', 
 
 t.test('external: lvs.cf programs run as argv, keepalived and YAML commands through the shell', async (t) => {
   const c: HealthCheck = { type: 'external', ...common, command: '/usr/local/bin/check_dns  %h %p', expect: 'OK', dynamic: false }
-  t.same(checkSpec(c, 'lvs.cf'), { type: 'external', argv: ['/usr/local/bin/check_dns', '%h', '%p'], expect: 'OK' })
-  t.same(checkSpec(c, 'keepalived'), { type: 'external', shell: '/usr/local/bin/check_dns  %h %p', expect: 'OK' })
-  t.same(checkSpec({ ...c, expect: undefined, dynamic: true } as HealthCheck, 'yaml'), { type: 'external', shell: '/usr/local/bin/check_dns  %h %p', dynamic: true })
+  t.same(checkSpec(c, 'lvs.cf'), { type: 'external', argv: ['/usr/local/bin/check_dns', '%h', '%p'], expect: 'OK', timeoutMs: 2900 })
+  t.same(checkSpec(c, 'keepalived'), { type: 'external', shell: '/usr/local/bin/check_dns  %h %p', expect: 'OK', timeoutMs: 2900 })
+  t.same(checkSpec({ ...c, expect: undefined, dynamic: true } as HealthCheck, 'yaml'), { type: 'external', shell: '/usr/local/bin/check_dns  %h %p', dynamic: true, timeoutMs: 2900 })
   for (const f of ['lvs.cf', 'keepalived'] as const) t.doesNotThrow(() => createChecker(checkSpec(c, f)))
+})
+
+t.test('the checker\'s own deadline is a little inside the engine\'s, so a timeout says what it waited for', async (t) => {
+  t.equal(checkerDeadlineMs(3), 2900)
+  t.equal(checkerDeadlineMs(0.5), 450)
+  t.equal(checkerDeadlineMs(0.001), 1)
 })
 
 t.test('policy: seconds become milliseconds, counts carry over', async (t) => {
