@@ -309,8 +309,10 @@ export function renderMetrics(s: MetricsSnapshot): string {
   e.family('xvs_health_checks_in_flight', 'gauge', 'Health-check attempts running now.')
     .sample('xvs_health_checks_in_flight', undefined, s.checksInFlight)
 
-  e.family('xvs_dataplane_events_total', 'counter', 'Data-plane counters (enum xvs_stat): pass_* went to the kernel untouched, drop_* were dropped, by reason.')
+  e.family('xvs_dataplane_events_total', 'counter', 'Data-plane counters (enum xvs_stat) by name: pass_* went to the kernel untouched, drop_* were dropped.')
   for (const [k, v] of Object.entries(s.counters)) e.sample('xvs_dataplane_events_total', { event: k }, v)
+  e.family('xvs_dataplane_dropped_packets_total', 'counter', 'Packets the data plane dropped, by reason (the drop_* counters).')
+  for (const [k, v] of Object.entries(s.counters)) if (k.startsWith('drop_')) e.sample('xvs_dataplane_dropped_packets_total', { reason: k.slice(5) }, v)
 
   const w = s.sweeper
   e.family('xvs_sweeper_passes_total', 'counter', 'Passes of the connection sweeper over the table.').sample('xvs_sweeper_passes_total', undefined, w.passes)

@@ -109,6 +109,8 @@ t.test('the daemon page parses and holds each figure once, labelled by service a
   t.equal(sampleValue(f, 'xvs_service_quorum_up', { service: 'udp:[2001:db8::1]:53' }), 0)
   t.equal(sampleValue(f, 'xvs_dataplane_events_total', { event: 'drop_no_backend' }), 2)
   t.equal(f.get('xvs_dataplane_events_total')!.type, 'counter')
+  t.equal(sampleValue(f, 'xvs_dataplane_dropped_packets_total', { reason: 'no_backend' }), 2, 'drops by reason')
+  t.equal(f.get('xvs_dataplane_dropped_packets_total')!.samples.length, 1, 'only the drop_ counters')
   t.equal(sampleValue(f, 'xvs_sweeper_deleted_total', { reason: 'expired' }), 20)
   t.equal(sampleValue(f, 'xvs_sweeper_last_duration_seconds'), 0.012)
   t.equal(sampleValue(f, 'xvs_conn_table_entries'), 100)
