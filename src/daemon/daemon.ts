@@ -35,6 +35,7 @@ import { ConnSweeper, type RealCounts, type SweepReport } from './sweeper'
 import { ControlServer, type Handlers } from './control'
 import { MetricsServer } from './http'
 import { PROTOCOL_VERSION } from './protocol'
+import { DirectorFailover, type DirectorFailoverOptions, type FailoverStatus } from '../ha/director'
 
 export class DaemonError extends XvsError {
   constructor(message: string, opts: { hint?: string; cause?: unknown } = {}) {
@@ -73,6 +74,8 @@ export interface DaemonOptions {
   rateIntervalMs?: number
   /** Next-hop resolution under the daemon's cache (see nexthop.ts); default the kernel's tables. */
   resolve?: WriterOptions['resolve']
+  /** Failover (the config's vrrp section): test seams; false: no VRRP even when the config has some. */
+  failover?: Pick<DirectorFailoverOptions, 'failover' | 'sync'> | false
 }
 
 export interface ReloadReport {
@@ -138,6 +141,7 @@ export class Daemon {
   private rateTimer: TimerHandle | undefined
   private readonly startedAt = Date.now()
   private running = false
+  private failover: DirectorFailover | undefined
 
   constructor(readonly opts: DaemonOptions) {
     this.log = (opts.log ?? silentLogger).child({ component: 'daemon' })
@@ -222,6 +226,7 @@ export class Daemon {
     this.engine.start()
     this.sweeper?.start()
     this.scheduleRates()
+    this.startFailover(parsed)
     if (this.opts.socket !== null) {
       this.control = new ControlServer(this.opts.socket ?? '/run/xvs/xvs.sock', this.handlers(), { log: this.opts.log ?? silentLogger })
       await this.control.listen()
@@ -237,6 +242,10 @@ export class Daemon {
     const wasRunning = this.running
     this.running = false
     this.clearTimers()
+    // Failover first: a master resigns (priority 0) and removes its addresses while the data plane
+    // still forwards, so the backup takes over at once.
+    this.failover?.stop()
+    this.failover = undefined
     await Promise.all([this.control?.close(), this.metricsServer?.close(), this.engine.stop(), this.sweeper?.stop()])
     this.control = undefined
     this.metricsServer = undefined
@@ -253,6 +262,39 @@ export class Daemon {
   private clearTimers(): void {
     for (const t of [this.recomputeTimer, this.retryTimer, this.rateTimer]) if (t !== undefined) this.clock.clearTimeout(t)
     this.recomputeTimer = this.retryTimer = this.rateTimer = undefined
+  }
+
+  /** VRRP and connection sync, when the config has a vrrp section. */
+  private startFailover(parsed: ParsedConfig): void {
+    if (!parsed.model.vrrp || this.opts.failover === false) return
+    const host = this.host
+    this.failover = new DirectorFailover({
+      model: parsed.model,
+      log: this.opts.log ?? silentLogger,
+      clock: this.clock,
+      dataplane: () => {
+        const d = host.dataplane?.()
+        if (!d) throw new DaemonError('connection sync needs the BPF data plane')
+        return d
+      },
+      hooks: {
+        // The data plane serves every configured service all the time; what moves is who answers ARP.
+        serve: (instance, addresses) => this.log.info({ instance, addresses }, 'failover: this director now holds the addresses'),
+        release: (instance, addresses) => this.log.info({ instance, addresses }, 'failover: addresses released'),
+      },
+      ...(this.opts.failover ?? {}),
+    })
+    this.failover.start()
+    this.feedFailover()
+  }
+
+  /** Tracked services: up while at least one real server is in service (not down, not the sorry server). */
+  private feedFailover(): void {
+    if (!this.failover || !this.effective || !this.parsed) return
+    const total = new Map(this.parsed.model.services.map((s) => [serviceKey(s), s.realServers.length]))
+    this.failover.serviceStates(this.effective.services.map((o) => ({
+      key: o.key, up: !o.sorryActive && (total.get(o.key) ?? 0) - o.removed.length - o.quiesced.length > 0,
+    })))
   }
 
   /** Where /metrics listens, once started. */
@@ -331,6 +373,8 @@ export class Daemon {
     const removed = [...this.targets.keys()].filter((k) => !wantedKeys.has(k))
     const warnings: string[] = parsed.warnings.map((w) => `${w.where}: ${w.message}`)
     for (const s of skipped) warnings.push(`health check of ${s.key} not run: ${s.reason}`)
+    const vrrpChange = this.failover?.reloadWarning(parsed.model)
+    if (vrrpChange) warnings.push(vrrpChange)
 
     // Health as it will be: kept targets as the engine knows them, new ones at their initial state.
     const health = this.healthStates(new Map(added.map((a) => [a.t.key, { health: a.initial, onFailure: a.t.onFailure }])), new Set(removed), kept)
@@ -453,6 +497,7 @@ export class Daemon {
     this.noteOutcomes(eff.services, why)
     this.quorum = eff.quorum
     this.effective = eff
+    this.feedFailover()
     return result
   }
 
@@ -619,6 +664,7 @@ export class Daemon {
       socket: this.control?.file ?? null,
       metrics: this.metricsAddress ?? null,
       detachOnExit: this.opts.detachOnExit ?? false,
+      vrrp: this.failover?.status() ?? null,
     }
   }
 
@@ -738,7 +784,7 @@ export class Daemon {
   }
 
   metricsText(): string {
-    return renderMetrics(this.metricsSnapshot())
+    return renderMetrics(this.metricsSnapshot()) + (this.failover?.metricsText() ?? '')
   }
 
   /** What the control socket serves. */
@@ -807,4 +853,6 @@ export interface DaemonStatus {
   socket: string | null
   metrics: { host: string; port: number } | null
   detachOnExit: boolean
+  /** VRRP instances and connection sync; null without a vrrp section. */
+  vrrp: FailoverStatus | null
 }

@@ -70,6 +70,8 @@ export interface DataplaneHost {
   unload(): void
   /** Close our handles; the data plane keeps running. */
   close(): void
+  /** The loaded data plane itself (HA connection sync reads and writes its conn table); fakes leave it out. */
+  dataplane?(): Dataplane
 }
 
 const canon = (a: string): string => parseIp(a)?.address ?? a
@@ -102,6 +104,10 @@ export class BpfHost implements DataplaneHost {
   private get d(): Dataplane {
     if (!this.dp) throw new Error('the data plane is not loaded')
     return this.dp
+  }
+
+  dataplane(): Dataplane {
+    return this.d
   }
 
   runningInterfaces(): string[] {
