@@ -167,6 +167,7 @@ static __always_inline int xvs_handle_flow(struct xdp_md *ctx, struct xvs_pkt *p
 	__u32 real_id = XVS_REAL_NONE;
 	int one_packet, is_tcp, sched, persistent;
 	int new_conn = 0;
+	__u32 until_s = 0;
 	__u64 now;
 
 	found = xvs_service_lookup(&pkt->key, &skey);
@@ -226,26 +227,27 @@ static __always_inline int xvs_handle_flow(struct xdp_md *ctx, struct xvs_pkt *p
 		if (is_tcp && !xvs_tcp_may_open(pkt->tcp_flags) &&
 		    (!set->sloppy_tcp || (pkt->tcp_flags & XVS_TCP_RST)))
 			return xvs_verdict(XVS_STAT_PASS_TCP_NOT_SYN, XDP_PASS);
-		sched = persistent ? xvs_persist_lookup(&svc, &skey, &pkt->key, now) : 0;
+		sched = 0;
+		if (persistent) {
+			/* the template lives at least as long as the connection it now makes */
+			until_s = one_packet ? 0 : xvs_conn_until_s(pkt->key.proto,
+								     xvs_conn_initial_state(pkt),
+								     now, set);
+			sched = xvs_persist_lookup(&svc, &skey, &pkt->key, now, until_s);
+		}
 		if (sched <= 0) {
 			sched = xvs_schedule(&svc, &pkt->key);
 			if (sched <= 0)
 				return xvs_verdict(sched ? -sched : XVS_STAT_DROP_NO_BACKEND,
 						   XDP_DROP);
 			if (persistent)
-				sched = xvs_persist_create(&svc, &skey, &pkt->key, sched, now);
+				sched = xvs_persist_create(&svc, &skey, &pkt->key, sched, until_s);
 		}
 		real_id = sched;
-		if (one_packet) {
+		if (one_packet)
 			xvs_count(XVS_STAT_ONE_PACKET);
-		} else {
+		else
 			real_id = xvs_conn_create(pkt, svc.id, real_id, now);
-			if (persistent)
-				xvs_persist_touch(&svc, &skey, &pkt->key,
-						  xvs_conn_until_s(pkt->key.proto,
-								   xvs_conn_initial_state(pkt),
-								   now, set));
-		}
 		real = xvs_real_get(real_id);
 		new_conn = 1;
 	}

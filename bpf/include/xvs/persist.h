@@ -56,13 +56,14 @@ static __always_inline int xvs_tmpl_live(const struct xvs_conn *t, const struct 
 /*
  * A new connection of persistent service svc: the real id of its client's
  * live template (refreshed: IPVS restarts a template's timer each time it
- * is used), or 0 when there is none and the scheduler must pick. A
- * template that expired, or whose server is removed or down, is dropped.
- * (Lookup, schedule and create are three calls from the packet path, not
- * nested, to keep the verifier's combined stack small.)
+ * is used, and the new connection, alive until second until_s, extends
+ * it), or 0 when there is none and the scheduler must pick. A template
+ * that expired, or whose server is removed or down, is dropped. (Lookup,
+ * schedule and create are three calls from the packet path, not nested,
+ * to keep the verifier's combined stack small.)
  */
 __noinline int xvs_persist_lookup(const struct xvs_service *svc, const struct xvs_service_key *skey,
-				  const struct xvs_conn_key *flow, __u64 now)
+				  const struct xvs_conn_key *flow, __u64 now, __u32 until_s)
 {
 	struct xvs_conn_key tkey = {};
 	struct xvs_conn *t;
@@ -80,6 +81,8 @@ __noinline int xvs_persist_lookup(const struct xvs_service *svc, const struct xv
 		real = xvs_real_get(id);
 		if (real && xvs_real_alive(real, svc->id)) {
 			t->last_seen_ns = now;
+			if (t->ctl_until_s < until_s)
+				t->ctl_until_s = until_s;
 			xvs_count(XVS_STAT_PERSIST_HIT);
 			return id;
 		}
@@ -89,16 +92,18 @@ __noinline int xvs_persist_lookup(const struct xvs_service *svc, const struct xv
 }
 
 /*
- * Remember the scheduler's pick real_id for the client in a new template.
- * Returns the real id to use: real_id, or the server of a template another
- * CPU made for the same client meanwhile.
+ * Remember the scheduler's pick real_id for the client in a new template,
+ * kept at least until second until_s (the new connection's life). Returns
+ * the real id to use: real_id, or the server of a template another CPU
+ * made for the same client meanwhile.
  */
 __noinline int xvs_persist_create(const struct xvs_service *svc, const struct xvs_service_key *skey,
-				  const struct xvs_conn_key *flow, __u32 real_id, __u64 now)
+				  const struct xvs_conn_key *flow, __u32 real_id, __u32 until_s)
 {
 	struct xvs_conn_key tkey = {};
 	struct xvs_conn tmpl = {};
 	struct xvs_conn *t;
+	__u64 now = bpf_ktime_get_ns();
 
 	if (!svc || !skey || !flow)
 		return real_id;
@@ -108,22 +113,26 @@ __noinline int xvs_persist_create(const struct xvs_service *svc, const struct xv
 	tmpl.real_id = real_id;
 	tmpl.service_id = svc->id;
 	tmpl.flags = XVS_CONN_F_TEMPLATE;
+	tmpl.ctl_until_s = until_s;
 	if (!bpf_map_update_elem(&xvs_conns, &tkey, &tmpl, BPF_NOEXIST)) {
 		xvs_count(XVS_STAT_PERSIST_NEW);
 		xvs_real_conn_bind(real_id, XVS_CONN_F_TEMPLATE, XVS_CONN_S_NONE);
 		return real_id;
 	}
 	t = bpf_map_lookup_elem(&xvs_conns, &tkey);
-	if (t && xvs_tmpl_live(t, svc, now) && t->real_id != XVS_REAL_NONE)
+	if (t && xvs_tmpl_live(t, svc, now) && t->real_id != XVS_REAL_NONE) {
+		if (t->ctl_until_s < until_s)
+			t->ctl_until_s = until_s;
 		return t->real_id;
+	}
 	xvs_count(XVS_STAT_CONN_INSERT_FAILED);
 	return real_id;
 }
 
 /*
- * A connection of persistent service svc was created or refreshed and lives
- * until second until_s: its template lives at least as long. (A connection
- * that closes early leaves the template its earlier, longer promise.)
+ * A connection of persistent service svc was refreshed and lives until
+ * second until_s: its template lives at least as long. (A connection that
+ * closes early leaves the template its earlier, longer promise.)
  */
 __noinline int xvs_persist_touch(const struct xvs_service *svc, const struct xvs_service_key *skey,
 				 const struct xvs_conn_key *flow, __u32 until_s)
