@@ -272,7 +272,7 @@ enum xvs_stat {
 	XVS_STAT_DROP_NO_BACKEND,
 	/* the service's live scheduler table is not in xvs_svc_tables */
 	XVS_STAT_DROP_NO_TABLE,
-	/* the service's scheduler is not implemented in BPF yet */
+	/* the service has no scheduler (XVS_SCHED_NONE) or an unknown one */
 	XVS_STAT_DROP_SCHED_UNSUPPORTED,
 	/* the connection's real server is removed/down, expire_nodest_conn 0 */
 	XVS_STAT_DROP_REAL_UNAVAILABLE,
