@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-only
 // make bench: every benchmark, one after another, in one process (needs root).
+import * as apply from './apply.bench'
 import * as binding from './binding.bench'
 import * as dataplane from './dataplane.bench'
 
-const suites: Record<string, { run(): void }> = { binding, dataplane }
+const suites: Record<string, { run(): void }> = { binding, dataplane, apply }
 
 function main(): void {
   if (process.getuid?.() !== 0) {

@@ -485,7 +485,7 @@ export function parseIpvsadmArgv(argv: readonly string[]): IpvsadmCommand {
 // ---- rules files ----
 
 /** Words of one line, with positions; '#' starts a comment, quotes group words (as ipvsadm's config_stream). */
-function tokenizeLine(line: string, lineNo: number, file: string): Arg[] {
+export function tokenizeLine(line: string, lineNo: number, file: string): Arg[] {
   const out: Arg[] = []
   const re = /"((?:[^"\\]|\\.)*)"|'([^']*)'|(#.*)|(\S+)/g
   for (let m = re.exec(line); m; m = re.exec(line)) {
