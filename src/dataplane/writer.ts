@@ -164,13 +164,22 @@ function readReals(dp: Dataplane): CurrentReal[] {
   return out
 }
 
-/** Allocates the lowest free id, preferring ids never used over those of removed servers. */
-class IdPool {
+/**
+ * Allocates the lowest never-used id; only when none is left, an id of a removed server (whose old
+ * flows would otherwise follow the id to its new owner). `used` holds every id present, removed ones
+ * included; `claim` keeps a removed server's id for that same server when it comes back.
+ */
+export class IdPool {
   #used: Set<number>
   #reclaimable: number[]
   constructor(readonly first: number, readonly limit: number, used: Iterable<number>, reclaimable: number[] = []) {
     this.#used = new Set(used)
     this.#reclaimable = [...reclaimable].sort((a, b) => a - b)
+  }
+  claim(id: number): number {
+    this.#used.add(id)
+    this.#reclaimable = this.#reclaimable.filter((r) => r !== id)
+    return id
   }
   take(what: string): number {
     for (let i = this.first; i < this.limit; i++) if (!this.#used.has(i)) { this.#used.add(i); return i }
@@ -200,7 +209,7 @@ export function applyModel(dp: Dataplane, model: Model, opts: WriterOptions = {}
 
   // Plan ids and values; resolve every next hop before the first write (nothing half-applied).
   const svcIds = new IdPool(0, Limits.MAX_SERVICES, [...curServices.values()].map((s) => s.value.id))
-  const realIds = new IdPool(1, Limits.MAX_REALS, curReals.filter((r) => !(r.value.flags & RealFlags.REMOVED)).map((r) => r.id),
+  const realIds = new IdPool(1, Limits.MAX_REALS, curReals.map((r) => r.id),
     curReals.filter((r) => r.value.flags & RealFlags.REMOVED).map((r) => r.id))
   const hops = new Map<string, NextHop>()
   const hop = (r: RealServer): NextHop => {
@@ -228,6 +237,8 @@ export function applyModel(dp: Dataplane, model: Model, opts: WriterOptions = {}
     })
     return { s, keyBuf, cur, id, reals }
   })
+  // Servers that stay (or come back) keep their ids before any new one is handed out.
+  for (const p of plans) for (const r of p.reals) if (r.existing) realIds.claim(r.existing.id)
   const ids = plans.map((p) => p.reals.map((r) => r.existing?.id ?? realIds.take('real servers')))
 
   // 1. Settings: timeouts and expire_nodest_conn, keeping what the model does not own.
@@ -242,18 +253,17 @@ export function applyModel(dp: Dataplane, model: Model, opts: WriterOptions = {}
   }))
 
   // 2. Real servers, so every table written next points at complete entries. A server new to its id
-  //    starts with no connections counted (the id may have counted a removed server's).
+  //    starts with no connections counted (the id may have counted another, removed server's); one
+  //    coming back from removal keeps its counts, as IPVS restores a destination from its trash.
   const keep = new Set<number>()
   const zeroConns = RealConns.encode({})
   plans.forEach((p, i) => p.reals.forEach((r, j) => {
     const id = ids[i]![j]!
     keep.add(id)
     if (r.existing && r.existing.buf.equals(r.value)) return
+    if (!r.existing) dp.maps.realConns.update(u32(id), zeroConns)
     if (r.existing && !(r.existing.value.flags & RealFlags.REMOVED)) result.reals.changed++
-    else {
-      dp.maps.realConns.update(u32(id), zeroConns)
-      result.reals.added++
-    }
+    else result.reals.added++
     dp.maps.reals.update(u32(id), r.value)
   }))
 

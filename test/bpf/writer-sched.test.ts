@@ -121,13 +121,27 @@ t.test('persistence: flag, timeout and netmask; a new real server starts from ze
   - { vip: 10.0.2.1, port: 443, scheduler: wlc, persistence: { timeout: 600, netmask: 255.255.255.0 }, real_servers: [{ address: 10.1.0.1, method: dr, weight: 2 }] }
 `)
   t.same(RealConns.decode(dp.maps.realConns.lookup(u32(id))!), { active: 7, inactive: 9, persistent: 0, overload_upper: 0 }, 'a changed server keeps its counts')
-  apply(dp, 'services: []\n')
+  // Removed from the service, then back: its counts were kept (IPVS restores a destination from its trash).
   apply(dp, `services:
-  - { vip: 10.0.2.1, port: 443, scheduler: wlc, real_servers: [{ address: 10.1.0.1, method: dr }] }
+  - { vip: 10.0.2.1, port: 443, scheduler: wlc, real_servers: [{ address: 10.1.0.9, method: dr }] }
 `)
-  const id2 = [...dp.maps.reals.lookupBatch(4096)].filter((e) => !(Real.decode(e.value).flags & 2)).find((e) => Real.decode(e.value).addr === '10.1.0.1')!.key.readUInt32LE()
-  t.same(RealConns.decode(dp.maps.realConns.lookup(u32(id2))!).active, 0, 'a server added again starts from zero')
+  t.ok(Real.decode(dp.maps.reals.lookup(u32(id))!).flags & 2, 'removed: marked REMOVED')
+  apply(dp, `services:
+  - { vip: 10.0.2.1, port: 443, scheduler: wlc, real_servers: [{ address: 10.1.0.9, method: dr }, { address: 10.1.0.1, method: dr }] }
+`)
+  t.equal(Real.decode(dp.maps.reals.lookup(u32(id))!).flags & 2, 0, 'back, under its old id')
+  t.equal(RealConns.decode(dp.maps.realConns.lookup(u32(id))!).active, 7, 'with its counts')
   t.equal(service(dp, ServiceKey.encode({ addr: '10.0.2.1', port: 443, proto: Proto.TCP }))!.flags & ServiceFlags.PERSISTENT, 0, 'no persistence: no flag')
+  // A server new to an id starts from zero, whatever the id counted before.
+  const ids = new Set([...dp.maps.reals.lookupBatch(4096)].filter((e) => !e.value.every((x) => x === 0)).map((e) => e.key.readUInt32LE()))
+  let fresh = 1
+  while (ids.has(fresh)) fresh++
+  dp.maps.realConns.update(u32(fresh), RealConns.encode({ active: 3, inactive: 4, persistent: 5 }))
+  apply(dp, `services:
+  - { vip: 10.0.2.1, port: 443, scheduler: wlc, real_servers: [{ address: 10.1.0.9, method: dr }, { address: 10.1.0.1, method: dr }, { address: 10.1.0.77, method: dr }] }
+`)
+  t.equal(Real.decode(dp.maps.reals.lookup(u32(fresh))!).addr, '10.1.0.77', `the new server took id ${fresh}`)
+  t.same(RealConns.decode(dp.maps.realConns.lookup(u32(fresh))!), { active: 0, inactive: 0, persistent: 0, overload_upper: 0 }, 'and starts from zero counts')
 })
 
 const GROUPS = `services:

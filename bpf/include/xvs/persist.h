@@ -14,6 +14,11 @@
  * removed or is down is dropped and the client scheduled afresh
  * (ip_vs_check_template); a quiesced server keeps its persistent clients
  * (IPVS's default, expire_quiescent_template = 0), an overloaded one too.
+ *
+ * Not copied: IPVS's special case for port 21, whose templates drop the
+ * port so that a port-0 service on the same VIP shares them (FTP data).
+ * A service group says that explicitly: the control port and the passive
+ * range in one group, one template per client.
  */
 #ifndef XVS_PERSIST_H
 #define XVS_PERSIST_H
