@@ -102,18 +102,25 @@ t.test('100,000 entries: bounded batches, the event loop keeps running', needsRo
     Conn.encodeInto({ last_seen_ns: i % 2 ? now : now - 1000n * 1_000_000_000n, created_ns: now - 1_000_000_000_000n, real_id: 1, service_id: 0, state: ConnState.ESTABLISHED }, values, i * Conn.size)
   }
   t.equal(d.conns.updateBatchRaw(keys, values, n), n, 'table filled')
+  // Yielding is shown by the event loop running between batches (an immediate that re-queues itself
+  // counts its turns); how long each batch held the loop is reported, not asserted (a shared machine).
+  let turns = 0
+  let spinning = true
+  const spin = (): void => { turns++; if (spinning) setImmediate(spin) }
+  setImmediate(spin)
   let maxGap = 0
   let last = performance.now()
   const timer = setInterval(() => { const x = performance.now(); maxGap = Math.max(maxGap, x - last); last = x }, 1)
   const started = performance.now()
   const r = await sweeper(d, { batchSize: 4096 }).sweep()
   const ms = performance.now() - started
+  spinning = false
   clearInterval(timer)
   t.equal(r.scanned, n)
   t.equal(r.expired, n / 2)
   t.equal(r.counts.get(1)?.active, n / 2, 'the fresh half counted active')
   t.ok(r.batches >= Math.ceil(n / 4096), `${r.batches} batches`)
+  t.ok(turns >= r.batches - 1, `the event loop ran between batches (${turns} turns for ${r.batches} batches)`)
   t.comment(`swept ${n} entries (${n / 2} deleted) in ${ms.toFixed(0)} ms; longest event-loop gap ${maxGap.toFixed(1)} ms`)
-  t.ok(maxGap < 250, `the event loop was never held for long (longest gap ${maxGap.toFixed(1)} ms)`)
   t.equal([...d.conns.keys()].length, n / 2)
 })

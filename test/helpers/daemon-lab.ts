@@ -66,7 +66,10 @@ export interface DaemonLab {
   ids(): { prog: number; conns: number } | null
 }
 
+/** A lab with the daemon ready to start; fails (not skips) when the build is missing or stale. */
 export async function daemonLab(t: Tap, opts: TopologyOptions & { bpffs?: string } = {}): Promise<DaemonLab> {
+  const problem = daemonBuildProblem()
+  if (problem) throw new Error(problem)
   const topo = await createTopology({ shape: 'bridge', reals: 2, ...opts })
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xvs-daemon-'))
   const procs: DaemonProc[] = []

@@ -9,11 +9,10 @@ import crypto from 'node:crypto'
 import path from 'node:path'
 import t from 'tap'
 import { needsRoot } from '../helpers/root'
-import { daemonBuildProblem, daemonLab } from '../helpers/daemon-lab'
+import { daemonLab } from '../helpers/daemon-lab'
 import type { HealthView } from '../../src/daemon/daemon'
 
-const problem = daemonBuildProblem()
-const opts = needsRoot.skip ? needsRoot : { skip: problem ?? false }
+const opts = needsRoot
 const TLS = path.join(__dirname, '..', 'fixtures', 'tls')
 
 /** Servers next to the lab's HTTP one: HTTPS on 443, a PING/+PONG responder on 7001, a silent acceptor on 7000. */

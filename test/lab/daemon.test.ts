@@ -9,12 +9,11 @@
 import t from 'tap'
 import { httpRequests, startHttpServer } from '../../src/lab/http'
 import { needsRoot, tempBpffs } from '../helpers/root'
-import { daemonBuildProblem, daemonConfig, daemonLab, realFailures, type DaemonLab } from '../helpers/daemon-lab'
+import { daemonConfig, daemonLab, realFailures, type DaemonLab } from '../helpers/daemon-lab'
 import { parsePrometheus, sampleValue } from '../helpers/prom'
 import type { HealthView } from '../../src/daemon/daemon'
 
-const problem = daemonBuildProblem()
-const opts = needsRoot.skip ? needsRoot : { skip: problem ?? false }
+const opts = needsRoot
 
 const CHECK = '{ type: http, urls: [{ path: "/" }], interval: 0.5, timeout: 0.4, fall: 2, rise: 2, retry: 0 }'
 const up = (h: HealthView[], server: string): boolean => h.find((x) => x.server.startsWith(server))?.health === 'up'
