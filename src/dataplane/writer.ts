@@ -247,6 +247,8 @@ export function applyModel(dp: Dataplane, model: Model, opts: WriterOptions = {}
   dp.maps.settings.update(zero, Settings.encode({
     ...curSettings, tcp_timeout_s: model.settings.timeouts.tcp, tcp_fin_timeout_s: model.settings.timeouts.tcpfin,
     udp_timeout_s: model.settings.timeouts.udp, expire_nodest_conn: model.settings.expireNodestConn ? 1 : 0,
+    // on before a group's ranges are written, off before the last ones go (step 6)
+    service_groups: ranges.size > 0 ? 1 : 0,
     // Kept here too, so a reader of the maps recovers settings.tunnelSources.
     tun_src_v4: model.settings.tunnelSources.find((a) => !a.includes(':')) ?? '',
     tun_src_v6: model.settings.tunnelSources.find((a) => a.includes(':')) ?? '',
