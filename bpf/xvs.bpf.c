@@ -130,7 +130,8 @@ __noinline int xvs_group_find(const struct xvs_conn_key *flow)
 
 /* The flow's service, and in *key the key it was found under. */
 static __always_inline struct xvs_service *xvs_service_lookup(const struct xvs_conn_key *flow,
-							      struct xvs_service_key *key)
+							      struct xvs_service_key *key,
+							      const struct xvs_settings *set)
 {
 	struct xvs_service *svc;
 	__u32 group;
@@ -144,7 +145,7 @@ static __always_inline struct xvs_service *xvs_service_lookup(const struct xvs_c
 		return svc;
 	key->port = 0;
 	svc = bpf_map_lookup_elem(&xvs_services, key);
-	if (svc)
+	if (svc || !set->service_groups)
 		return svc;
 	group = xvs_group_find(flow);
 	if (!group)
@@ -170,16 +171,16 @@ static __always_inline int xvs_handle_flow(struct xdp_md *ctx, struct xvs_pkt *p
 	__u32 until_s = 0;
 	__u64 now;
 
-	found = xvs_service_lookup(&pkt->key, &skey);
+	set = xvs_settings_get();
+	if (!set)
+		return XDP_ABORTED;
+	found = xvs_service_lookup(&pkt->key, &skey, set);
 	if (!found)
 		/* later: nat/fullnat replies from RIP:rport are looked up here */
 		return xvs_verdict(XVS_STAT_PASS_NOT_SERVICE, XDP_PASS);
 	/* one consistent copy: userspace may replace the entry (a table flip) meanwhile */
 	svc = *found;
 
-	set = xvs_settings_get();
-	if (!set)
-		return XDP_ABORTED;
 	now = bpf_ktime_get_ns();
 	is_tcp = pkt->key.proto == IPPROTO_TCP;
 	one_packet = !is_tcp && (svc.flags & XVS_SVC_F_ONE_PACKET);

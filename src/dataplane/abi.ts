@@ -182,12 +182,12 @@ export const Stats = defineStruct<Stats>('xvs_stats', [
 
 export interface Settings {
   tcp_timeout_s: number; tcp_fin_timeout_s: number; udp_timeout_s: number; hash_seed: number
-  expire_nodest_conn: number; sloppy_tcp: number; tun_ttl: number; default_mtu: number
+  expire_nodest_conn: number; sloppy_tcp: number; tun_ttl: number; service_groups?: number; default_mtu: number
   tun_src_v4: string; tun_src_v6: string
 }
 export const Settings = defineStruct<Settings>('xvs_settings', [
   ['tcp_timeout_s', u32], ['tcp_fin_timeout_s', u32], ['udp_timeout_s', u32], ['hash_seed', u32],
-  ['expire_nodest_conn', u8], ['sloppy_tcp', u8], ['tun_ttl', u8], ['pad0', pad(1)], ['default_mtu', u16], ['pad1', pad(2)],
+  ['expire_nodest_conn', u8], ['sloppy_tcp', u8], ['tun_ttl', u8], ['service_groups', u8], ['default_mtu', u16], ['pad1', pad(2)],
   ['tun_src_v4', addr(AF_INET)], ['tun_src_v6', addr(AF_INET6)],
 ])
 

@@ -8,7 +8,7 @@ import { loadDetached, type Dataplane } from '../../src/dataplane/loader'
 import { applyModel } from '../../src/dataplane/writer'
 import {
   Family, GroupKey, Proto, Real, RealConns, Sched, Service, ServiceFlags, ServiceKey, decodeGroupRanges, groupServiceKey,
-  persistMask, statCounterNames, svcTableSlot,
+  Settings, persistMask, statCounterNames, svcTableSlot,
 } from '../../src/dataplane/abi'
 import { parseConfig } from '../../src/config'
 import { BpfMap } from '../../src/bpf'
@@ -239,6 +239,7 @@ t.test('service groups: a client\'s connections to all of a persistent group\'s 
 t.test('service groups: changed, removed; refused when incomplete or too many ranges; nat still refused', needsRoot, async (t) => {
   const dp = dataplane(t)
   apply(dp, GROUPS)
+  t.equal(Settings.decode(dp.maps.settings.lookup(u32(0))!).service_groups, 1, 'groups exist: xvs_settings.service_groups is set')
   const r = apply(dp, GROUPS.replace('ports: 8100-8199', 'ports: 8300-8399'))
   t.equal(r.services.unchanged, 4, 'a changed range rewrites no service')
   t.same(decodeGroupRanges(dp.maps.groupRanges.lookup(GroupKey.encode({ addr: '10.0.3.2', proto: Proto.TCP }))!).map((x) => [x.first, x.last]),
@@ -247,6 +248,7 @@ t.test('service groups: changed, removed; refused when incomplete or too many ra
   t.not(send(dp, tcpPkt({ dst: '10.0.3.2', dport: 8350 })), 'pass', 'the new one does')
   apply(dp, `services:\n  - { vip: 10.0.3.1, port: 22, scheduler: rr, real_servers: [{ address: 10.1.0.22, method: dr }] }\n`)
   t.equal([...dp.maps.groupRanges.keys()].length, 0, 'groups removed: no ranges left')
+  t.equal(Settings.decode(dp.maps.settings.lookup(u32(0))!).service_groups, 0, 'and the data plane stops looking for groups')
   t.equal(service(dp, groupServiceKey(7, Family.INET)), null, 'nor their service entries')
 
   const incomplete = parseConfig('services:\n  - { group: 9, scheduler: wlc, incomplete: "ipvsadm -f 9 says no ports", real_servers: [] }\n', 'x.yaml', 'yaml').model

@@ -548,7 +548,12 @@ struct xvs_settings {
 	/* 1: TCP misses other than SYN are scheduled too (IPVS sloppy_tcp). */
 	__u8 sloppy_tcp;
 	__u8 tun_ttl;		/* tun outer TTL / hop limit; 0 = the inner one (IPVS) */
-	__u8 pad0;
+	/*
+	 * 1 while xvs_grp_ranges has entries (the writer keeps it): only then
+	 * does a packet that is no (VIP, proto, port) or port-0 service cost a
+	 * look for a service group, so the director's own traffic does not.
+	 */
+	__u8 service_groups;
 	__u16 default_mtu;	/* bytes, for real servers with mtu 0; 0 = XVS_DEFAULT_MTU */
 	__u8 pad1[2];
 	union xvs_addr tun_src_v4; /* default tun outer IPv4 source, network order */
