@@ -20,13 +20,18 @@ type Tap = { teardown(fn: () => void | Promise<void>): void; comment(...args: un
 const ROOT = path.join(__dirname, '..', '..')
 export const DAEMON_MAIN = path.join(ROOT, 'dist', 'src', 'daemon', 'main.js')
 
-/** Why the built daemon cannot be used (missing or older than its sources), or undefined. */
+/** Why the built daemon cannot be used (missing, or a module older than its source), or undefined. */
 export function daemonBuildProblem(): string | undefined {
   if (!fs.existsSync(DAEMON_MAIN)) return `${DAEMON_MAIN} is missing: build with 'make'`
-  const built = fs.statSync(DAEMON_MAIN).mtimeMs
   const srcDir = path.join(ROOT, 'src', 'daemon')
-  const stale = fs.readdirSync(srcDir).filter((f) => f.endsWith('.ts') && fs.statSync(path.join(srcDir, f)).mtimeMs > built)
-  return stale.length ? `dist is older than src/daemon/${stale[0]}: build with 'make'` : undefined
+  const distDir = path.dirname(DAEMON_MAIN)
+  for (const f of fs.readdirSync(srcDir).filter((x) => x.endsWith('.ts'))) {
+    const js = path.join(distDir, f.replace(/\.ts$/, '.js'))
+    if (!fs.existsSync(js) || fs.statSync(js).mtimeMs < fs.statSync(path.join(srcDir, f)).mtimeMs) {
+      return `dist/src/daemon/${f.replace(/\.ts$/, '.js')} is missing or older than its source: build with 'make'`
+    }
+  }
+  return undefined
 }
 
 export interface DaemonProc {
