@@ -170,8 +170,9 @@ export class Daemon {
         ...(s.intervalMs !== undefined ? { intervalMs: s.intervalMs } : {}),
         ...(s.batchSize !== undefined ? { batchSize: s.batchSize } : {}),
         ...(s.nowNs ? { nowNs: s.nowNs } : {}),
-        reconcile: (counts) => {
-          this.host.reconcile?.(counts)
+        begin: () => this.host.connCounters?.(),
+        reconcile: (counts, since) => {
+          this.host.reconcile?.(counts, since)
           const last = this.sweeper?.totals.last
           this.lastSweep = { counts: new Map(counts), scanned: last?.scanned ?? 0, durationMs: last?.durationMs ?? 0 }
         },

@@ -7,6 +7,7 @@ import type { BpfMap } from '../bpf'
 import { Proto, Real, RealFlags, Service, ServiceKey, Settings, Stats, decodeGroupRanges, statCounterNames } from '../dataplane/abi'
 import { detachOne, findDataplane, loadDataplane, unloadDataplane, type Dataplane } from '../dataplane/loader'
 import { applyModel, type ApplyResult, type WriterOptions } from '../dataplane/writer'
+import { readConnCounters, writeConnCounts } from '../dataplane/conncount'
 import type { Model } from '../model/types'
 import { realServerKey, serviceKey } from '../model/diff'
 import { parseIp } from '../model/addr'
@@ -64,8 +65,14 @@ export interface DataplaneHost {
   timeouts(): ConnTimeouts
   /** xvs_services and xvs_grp_ranges as the sweeper judges entries by them. */
   serviceIndex(): ServiceIndex
-  /** The data plane's active/inactive counters, when it keeps them (lc, wlc, sed, nq, lblc): set from a sweep. */
-  reconcile?(counts: ReadonlyMap<number, RealCounts>): void
+  /** The data plane's per-real-server connection counters (xvs_real_conns) now, as a sweep begins. */
+  connCounters?(): unknown
+  /**
+   * Rewrite those counters (what lc, wlc, sed, nq, lblc and the thresholds read) from a sweep's counts:
+   * the packet path cannot see an entry expire unseen, so its counts only drift up until this. `since`
+   * is what connCounters() returned as the sweep began: what the packet path counted meanwhile is kept.
+   */
+  reconcile?(counts: ReadonlyMap<number, RealCounts>, since: unknown): void
   /** Detach everywhere and drop the pins (--detach-on-exit). */
   unload(): void
   /** Close our handles; the data plane keeps running. */
@@ -97,8 +104,9 @@ export class BpfHost implements DataplaneHost {
   private dp: Dataplane | undefined
   private readonly log: Logger
 
-  constructor(opts: { log?: Logger } = {}) {
+  constructor(opts: { log?: Logger; dataplane?: Dataplane } = {}) {
     this.log = opts.log ?? silentLogger
+    this.dp = opts.dataplane
   }
 
   private get d(): Dataplane {
@@ -199,6 +207,15 @@ export class BpfHost implements DataplaneHost {
     const groups = new Map<string, ReturnType<typeof decodeGroupRanges>>()
     for (const { key, value } of this.d.maps.groupRanges.lookupBatch(1024)) groups.set(key.toString('hex'), decodeGroupRanges(value))
     return { ids, persist, groups }
+  }
+
+  connCounters(): ReturnType<typeof readConnCounters> {
+    return readConnCounters(this.d)
+  }
+
+  reconcile(counts: ReadonlyMap<number, RealCounts>, since: unknown): void {
+    const fixed = writeConnCounts(this.d, counts, since instanceof Map ? { since: since as ReturnType<typeof readConnCounters> } : {}).fixed
+    if (fixed.length) this.log.debug({ component: 'sweeper', fixed: fixed.length }, 'connection counters rewritten')
   }
 
   unload(): void {

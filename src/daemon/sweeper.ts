@@ -8,12 +8,16 @@
 // persistent entries, as IPVS shows them, and hands the counts to `reconcile` (the data plane's
 // xvs_real_conns, which the packet path cannot decrement for entries that time out unseen).
 //
+// The expiry rules themselves are src/dataplane/conncount.ts's (flowExpired, templateExpired), which
+// mirror the packet path; this file adds the walk in bounded batches.
+//
 // Each batch is one BPF_MAP_LOOKUP_BATCH of at most `batchSize` entries, a re-read of every candidate
 // (an entry the packet path rewrote since, e.g. a new flow on the same ports, has other bytes and is
 // kept), and one BPF_MAP_DELETE_BATCH; between batches the sweeper yields to the event loop, so a table
 // of millions never stalls the daemon.
 import { setImmediate as yieldToLoop } from 'node:timers/promises'
-import { Conn, ConnFlags, ConnKey, ConnKind, ConnState, GroupKey, Proto, ServiceKey, Timeouts, groupServiceKey, type PortRange } from '../dataplane/abi'
+import { Conn, ConnFlags, ConnKey, ConnKind, ConnState, GroupKey, Proto, ServiceKey, groupServiceKey, type PortRange } from '../dataplane/abi'
+import { flowExpired, flowTimeoutS, templateExpired as tmplExpired, type ConnTimeouts, type RealCounts } from '../dataplane/conncount'
 import { silentLogger, type Logger } from '../log'
 import { systemClock, type Clock, type TimerHandle } from '../util/clock'
 
@@ -28,26 +32,10 @@ export interface ConnTable {
   deleteBatchRaw(keys: Buffer, count: number): number
 }
 
-/** Timeouts as xvs_settings holds them: seconds, 0 = the default. */
-export interface ConnTimeouts { tcp_timeout_s: number; tcp_fin_timeout_s: number; udp_timeout_s: number }
+export type { ConnTimeouts, RealCounts }
 
 /** xvs_conn_timeout_s(): seconds a connection in `state` lives without packets. */
-export function connTimeoutS(proto: number, state: number, set: ConnTimeouts): number {
-  if (proto !== Proto.TCP) return set.udp_timeout_s || Timeouts.UDP_S
-  switch (state) {
-    case ConnState.ESTABLISHED: return set.tcp_timeout_s || Timeouts.TCP_S
-    case ConnState.FIN_WAIT: return set.tcp_fin_timeout_s || Timeouts.TCP_FIN_S
-    case ConnState.SYN_SENT: return Timeouts.SYN_SENT_S
-    case ConnState.SYN_RECV: return Timeouts.SYN_RECV_S
-    case ConnState.TIME_WAIT: return Timeouts.TIME_WAIT_S
-    case ConnState.CLOSE: return Timeouts.CLOSE_S
-    case ConnState.CLOSE_WAIT: return Timeouts.CLOSE_WAIT_S
-    case ConnState.LAST_ACK: return Timeouts.LAST_ACK_S
-    case ConnState.LISTEN: return Timeouts.LISTEN_S
-    case ConnState.SYNACK: return Timeouts.SYNACK_S
-    default: return Timeouts.NONE_S
-  }
-}
+export const connTimeoutS = flowTimeoutS
 
 const NS = 1_000_000_000n
 /** XVS_CONN_TOUCH_NS: last_seen_ns lags a flow's last packet by up to this, so expiry allows it. */
@@ -58,17 +46,14 @@ export const CONN_TOUCH_NS = NS
  * after `nowNs` was sampled (last_seen ahead of now) is not expired; the packet path's unsigned
  * difference never sees that.
  */
-export function connExpired(lastSeenNs: bigint, proto: number, state: number, set: ConnTimeouts, nowNs: bigint): boolean {
-  return nowNs > lastSeenNs && nowNs - lastSeenNs > BigInt(connTimeoutS(proto, state, set)) * NS + CONN_TOUCH_NS
-}
+export const connExpired = flowExpired
 
 /**
  * !xvs_tmpl_live(): a persistence template lives persist_timeout_s after its last use, and while a
  * connection it sent lives (ctl_until_s, a second of CLOCK_MONOTONIC).
  */
 export function templateExpired(lastSeenNs: bigint, ctlUntilS: number, persistTimeoutS: number, nowNs: bigint): boolean {
-  if (nowNs <= lastSeenNs || nowNs - lastSeenNs <= BigInt(persistTimeoutS) * NS) return false
-  return nowNs / NS > BigInt(ctlUntilS)
+  return tmplExpired({ last_seen_ns: lastSeenNs, ctl_until_s: ctlUntilS }, persistTimeoutS, nowNs)
 }
 
 // Field offsets from the ABI codecs (checked against BTF), not typed by hand.
@@ -130,8 +115,6 @@ export function serviceOfEntry(keys: Buffer, base: number, index: ServiceIndex):
   return r ? index.ids.get(groupServiceKey(r.group_id, keys[base + K_FAMILY]!).toString('hex')) : undefined
 }
 
-export interface RealCounts { active: number; inactive: number; persistent: number }
-
 export interface SweepReport {
   /** Entries read. */
   scanned: number
@@ -161,8 +144,13 @@ export interface SweeperOptions {
   batchSize?: number
   /** Between the end of one pass and the start of the next, ms; default 2000. */
   intervalMs?: number
-  /** Given each pass's live counts per real id (the data plane's active/inactive counters). */
-  reconcile?: (counts: ReadonlyMap<number, RealCounts>) => void
+  /** Called as a pass starts; what it returns is handed to `reconcile` with the pass's counts. */
+  begin?: () => unknown
+  /**
+   * Given each pass's live counts per real id, and what `begin` returned (the data plane's counters as
+   * they were when the walk began, so what the packet path counted meanwhile is kept).
+   */
+  reconcile?: (counts: ReadonlyMap<number, RealCounts>, begun: unknown) => void
 }
 
 export interface SweeperTotals {
@@ -176,7 +164,7 @@ export interface SweeperTotals {
 }
 
 export class ConnSweeper {
-  private readonly opts: Required<Omit<SweeperOptions, 'services' | 'reconcile' | 'log'>> & Pick<SweeperOptions, 'services' | 'reconcile'>
+  private readonly opts: Required<Omit<SweeperOptions, 'services' | 'reconcile' | 'begin' | 'log'>> & Pick<SweeperOptions, 'services' | 'reconcile' | 'begin'>
   private readonly log: Logger
   private timer: TimerHandle | undefined
   private running = false
@@ -230,6 +218,7 @@ export class ConnSweeper {
     const started = this.opts.clock.now()
     // now before the services: an entry created before now found its service in what is read next.
     const nowNs = this.opts.nowNs()
+    const begun = this.opts.begin?.()
     const set = this.opts.timeouts()
     const services = this.opts.services?.()
     const ks = conns.keySize
@@ -279,7 +268,7 @@ export class ConnSweeper {
     this.totals.last = report
     if (report.expired || report.stale) this.log.debug({ scanned: report.scanned, expired: report.expired, stale: report.stale, raced: report.raced, ms: report.durationMs }, 'connections swept')
     try {
-      this.opts.reconcile?.(report.counts)
+      this.opts.reconcile?.(report.counts, begun)
     } catch (err) {
       this.totals.errors++
       this.log.error({ err }, 'reconciling connection counters failed')

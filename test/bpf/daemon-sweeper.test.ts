@@ -2,14 +2,22 @@
 // The daemon's connection sweeper against the real xvs_conns of a loaded (unattached) director: entries
 // the packet path made (BPF_PROG_TEST_RUN) are judged on the same clock (bpf_ktime_get_ns and
 // process.hrtime both read CLOCK_MONOTONIC); what the sweeper deletes the packet path would treat as
-// absent, what it keeps the packet path still uses; entries of a replaced service go; and a table of
-// 100,000 entries is swept in bounded batches with the event loop running between them.
+// absent, what it keeps the packet path still uses; entries of a replaced service go; a table of
+// 100,000 entries is swept in bounded batches with the event loop running between them; and through
+// the daemon's BpfHost, groups and templates are judged as the packet path does and the data plane's
+// per-server connection counters are rewritten from the sweep's counts.
 import t from 'tap'
 import { needsRoot } from '../helpers/root'
 import { CLIENT_MAC, Director, DIRECTOR_MAC } from '../helpers/director'
 import { Conn, ConnKey, ConnState, Proto, Sched, Service, Timeouts } from '../../src/dataplane/abi'
 import { ConnSweeper } from '../../src/daemon/sweeper'
+import { BpfHost } from '../../src/daemon/host'
+import { loadDetached } from '../../src/dataplane/loader'
+import { applyModel } from '../../src/dataplane/writer'
+import { countConns, readConnCounters } from '../../src/dataplane/conncount'
+import { parseConfig } from '../../src/config'
 import { ether, ipv4, tcp, udp } from '../../src/lab/packet'
+import { tcpPkt } from '../helpers/sched'
 
 const CIP = '10.0.0.1'
 const VIP = '10.0.0.10'
@@ -123,4 +131,55 @@ t.test('100,000 entries: bounded batches, the event loop keeps running', needsRo
   t.ok(turns >= r.batches - 1, `the event loop ran between batches (${turns} turns for ${r.batches} batches)`)
   t.comment(`swept ${n} entries (${n / 2} deleted) in ${ms.toFixed(0)} ms; longest event-loop gap ${maxGap.toFixed(1)} ms`)
   t.equal([...d.conns.keys()].length, n / 2)
+})
+
+t.test('a pass through BpfHost: services, groups and templates judged as the packet path does; counters reconciled', needsRoot, async (t) => {
+  const dp = loadDetached({ connTableSize: 4096 })
+  t.teardown(() => dp.close())
+  const MODEL = `services:
+  - vip: 10.0.0.10
+    port: 80
+    scheduler: wlc
+    real_servers:
+      - { address: 10.1.0.1, method: dr }
+      - { address: 10.1.0.2, method: dr }
+  - vip: 10.0.0.10
+    port: 443
+    scheduler: rr
+    persistence: 60
+    real_servers:
+      - { address: 10.1.0.3, method: dr }
+  - group: 5
+    scheduler: rr
+    match: [{ vip: 10.0.0.11, protocol: tcp, ports: 9000-9009 }]
+    real_servers:
+      - { address: 10.1.0.4, method: dr }
+`
+  const hop = (address: string) => ({ address, ifname: 'lo', ifindex: 1, srcMac: '02:00:00:00:00:02', dstMac: '02:00:00:00:04:01', mtu: 1500 })
+  applyModel(dp, parseConfig(MODEL, 'm.yaml', 'yaml').model, { resolve: hop })
+  const host = new BpfHost({ dataplane: dp })
+  const run = (pkt: Buffer): string => dp.prog.testRun(pkt).action
+  const tcpTo = (sport: number, flags: string, dport = 80, dst = '10.0.0.10', src = '10.0.0.1') => run(tcpPkt({ src, dst, sport, dport, flags }))
+  for (const p of [1000, 1002, 1004]) { tcpTo(p, 'S'); tcpTo(p, 'A') }
+  tcpTo(2000, 'S', 443); tcpTo(2000, 'A', 443)
+  tcpTo(3000, 'S', 9005, '10.0.0.11'); tcpTo(3000, 'A', 9005, '10.0.0.11')
+  const sw = new ConnSweeper({
+    conns: host.conns(), timeouts: () => host.timeouts(), services: () => host.serviceIndex(),
+    begin: () => host.connCounters(), reconcile: (c, since) => host.reconcile(c, since),
+  })
+  let r = await sw.sweep()
+  t.same({ scanned: r.scanned, expired: r.expired, stale: r.stale }, { scanned: 6, expired: 0, stale: 0 },
+    'five flows and a template, none expired; the group\'s flow is not taken for stale')
+  t.same(countConns(dp).counts, r.counts, 'the sweeper counts as conncount does')
+
+  // Drift: a flow times out unseen (the data plane still counts it active).
+  const k = (sport: number) => ConnKey.encode({ caddr: '10.0.0.1', vaddr: '10.0.0.10', cport: sport, vport: 80, proto: Proto.TCP })
+  const c = Conn.decode(dp.maps.conns.lookup(k(1000))!)
+  dp.maps.conns.update(k(1000), Conn.encode({ ...c, last_seen_ns: c.last_seen_ns - 902n * 1_000_000_000n }))
+  const before = readConnCounters(dp).get(c.real_id)!.active
+  r = await sw.sweep()
+  t.equal(r.expired, 1, 'the timed-out flow is deleted')
+  t.equal(readConnCounters(dp).get(c.real_id)!.active, before - 1, 'and its server\'s active count rewritten one lower')
+  const held = readConnCounters(dp)
+  for (const [id, n] of countConns(dp).counts) t.same({ active: held.get(id)!.active, inactive: held.get(id)!.inactive, persistent: held.get(id)!.persistent }, n, `real ${id}: counters equal a recount`)
 })

@@ -319,6 +319,20 @@ t.test('stop leaves the data plane running; with detachOnExit it is unloaded', a
   t.equal(b.host.unloaded, true)
 })
 
+t.test('the sweeper runs on the clock and hands its counts to the data plane with the counters read as it began', async (t) => {
+  const host = new FakeHost()
+  const calls: unknown[] = []
+  Object.assign(host, {
+    connCounters: () => ({ taken: calls.length }),
+    reconcile: (counts: ReadonlyMap<number, unknown>, since: unknown) => calls.push({ counts: counts.size, since }),
+  })
+  const { d, clock } = await rig(t, CONFIG(), { host, sweeper: { intervalMs: 1000, nowNs: () => 0n } })
+  await clock.advanceAsync(0)
+  await clock.advanceAsync(2000)
+  t.same(calls, [{ counts: 0, since: { taken: 0 } }, { counts: 0, since: { taken: 1 } }, { counts: 0, since: { taken: 2 } }])
+  t.match(d.status().sweeper, { passes: 3, errors: 0 })
+})
+
 t.test('metrics from the daemon: health, weights, counters, check latency', async (t) => {
   const { d, clock, checks } = await rig(t)
   await clock.advanceAsync(0)
