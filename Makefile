@@ -9,7 +9,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := build
 
 APT_PACKAGES := clang llvm libbpf-dev bpftool pkg-config make g++ python3 openssl procps \
-	iproute2 ethtool tcpdump nftables iptables iputils-ping netcat-openbsd curl
+	iproute2 ethtool tcpdump nftables iptables iputils-ping netcat-openbsd curl keepalived
 
 ARCH_INC := /usr/include/$(shell gcc -dumpmachine 2>/dev/null)
 BPF_CFLAGS := -O2 -g -target bpf -mcpu=v3 -Wall -Werror -Wno-unused-function \

@@ -76,7 +76,10 @@ export interface Topology {
   /** Every namespace of the lab, in creation order. */
   readonly namespaces: readonly string[]
   readonly client: HostNode
+  /** The first director ('dir'). */
   readonly director: DirectorNode
+  /** Every director: 'dir', and 'dir2' in a failover lab (directors: 2). */
+  readonly directors: readonly DirectorNode[]
   readonly reals: readonly HostNode[]
   /** The namespace that holds the bridge 'br0' and its ports 'p-<node>'. */
   readonly switch: LabNode
@@ -115,6 +118,12 @@ export interface TopologyOptions {
   shape?: Shape
   /** Number of real servers, 1..16; default 2. */
   reals?: number
+  /**
+   * Directors on the bridge: 1 (default) or 2, a failover lab. With 2, 'dir2' is at .2, neither
+   * director holds the VIP (VRRP adds it to eth0 on the master) and the client reaches the VIP on-link
+   * (ARP / neighbour discovery), so a takeover is one gratuitous ARP away. Bridge shape only.
+   */
+  directors?: 1 | 2
   /** MTU of every lab interface, or per role ('switch' covers the bridge and its ports); default 1500. */
   mtu?: number | Partial<Record<Role, number>>
   /** Attach xdp_pass to every peer of a director interface (needed for XDP_TX/redirect); default true. */
@@ -225,8 +234,9 @@ const CLIENT_SYSCTLS = [
 // (arp_announce=2). The kernel uses max(all, interface), so `all` covers every interface.
 const DR_REAL_SYSCTLS = ['net.ipv4.conf.all.arp_ignore=1', 'net.ipv4.conf.all.arp_announce=2']
 
-function planBridge(reals: number): Plan {
+function planBridge(reals: number, directors: 1 | 2 = 1): Plan {
   const vip = { ipv4: LAB_ADDRESSES.vip.ipv4, ipv6: LAB_ADDRESSES.vip.ipv6 }
+  const failover = directors === 2
   const nodes: PlannedNode[] = [
     { name: 'sw', role: 'switch', sysctls: SWITCH_SYSCTLS, loopback: undefined, routes: { ipv4: [], ipv6: [] } },
     {
@@ -234,24 +244,33 @@ function planBridge(reals: number): Plan {
       role: 'client',
       sysctls: [...COMMON_SYSCTLS, ...CLIENT_SYSCTLS],
       loopback: undefined,
-      // Only the VIP goes through the director; real servers are reached on the segment.
-      routes: {
-        ipv4: [[`${vip.ipv4}/32`, 'via', v4(0, DIRECTOR_HOST).address]],
-        ipv6: [[`${vip.ipv6}/128`, 'via', v6(0, DIRECTOR_HOST).address]],
-      },
+      // Only the VIP goes through the director; real servers are reached on the segment. With two
+      // directors the VIP is on-link: whoever answers ARP for it (the VRRP master) gets the traffic.
+      routes: failover
+        ? { ipv4: [[`${vip.ipv4}/32`, 'dev', 'eth0']], ipv6: [[`${vip.ipv6}/128`, 'dev', 'eth0']] }
+        : {
+            ipv4: [[`${vip.ipv4}/32`, 'via', v4(0, DIRECTOR_HOST).address]],
+            ipv6: [[`${vip.ipv6}/128`, 'via', v6(0, DIRECTOR_HOST).address]],
+          },
     },
-    { name: 'dir', role: 'director', sysctls: [...COMMON_SYSCTLS, ...DIRECTOR_SYSCTLS], loopback: vip, routes: { ipv4: [], ipv6: [] } },
+    { name: 'dir', role: 'director', sysctls: [...COMMON_SYSCTLS, ...DIRECTOR_SYSCTLS], loopback: failover ? undefined : vip, routes: { ipv4: [], ipv6: [] } },
   ]
   const links: PlannedLink[] = [
     { a: { node: 'cli', name: 'eth0', ipv4: v4(0, CLIENT_HOST), ipv6: v6(0, CLIENT_HOST) }, b: { node: 'sw', name: 'p-cli' } },
     { a: { node: 'dir', name: 'eth0', ipv4: v4(0, DIRECTOR_HOST), ipv6: v6(0, DIRECTOR_HOST) }, b: { node: 'sw', name: 'p-dir' } },
   ]
+  const directorPeers = [{ node: 'sw', name: 'p-dir' }]
+  if (failover) {
+    nodes.push({ name: 'dir2', role: 'director', sysctls: [...COMMON_SYSCTLS, ...DIRECTOR_SYSCTLS], loopback: undefined, routes: { ipv4: [], ipv6: [] } })
+    links.push({ a: { node: 'dir2', name: 'eth0', ipv4: v4(0, DIRECTOR_HOST + 1), ipv6: v6(0, DIRECTOR_HOST + 1) }, b: { node: 'sw', name: 'p-dir2' } })
+    directorPeers.push({ node: 'sw', name: 'p-dir2' })
+  }
   for (let i = 1; i <= reals; i++) {
     const name = `rs${i}`
     nodes.push({ name, role: 'real', sysctls: [...COMMON_SYSCTLS, ...DR_REAL_SYSCTLS], loopback: vip, routes: { ipv4: [], ipv6: [] } })
     links.push({ a: { node: name, name: 'eth0', ipv4: v4(0, realHost(i)), ipv6: v6(0, realHost(i)) }, b: { node: 'sw', name: `p-${name}` } })
   }
-  return { nodes, links, directorPeers: [{ node: 'sw', name: 'p-dir' }], front: 'eth0', back: 'eth0' }
+  return { nodes, links, directorPeers, front: 'eth0', back: 'eth0' }
 }
 
 function planRouted(reals: number): Plan {
@@ -616,6 +635,10 @@ class LabTopology implements Topology {
     return this.node('dir') as Director
   }
 
+  get directors(): DirectorNode[] {
+    return this.nodes.filter(n => n.role === 'director') as Director[]
+  }
+
   get reals(): HostNode[] {
     return this.nodes.filter(n => n.role === 'real') as HostNode[]
   }
@@ -857,6 +880,9 @@ export async function createTopology(opts: TopologyOptions = {}): Promise<Topolo
   if (shape !== 'bridge' && shape !== 'routed') throw new ArgumentError(`lab shape must be 'bridge' or 'routed', got ${JSON.stringify(shape)}`)
   const reals = opts.reals ?? 2
   if (!Number.isInteger(reals) || reals < 1 || reals > MAX_REALS) throw new ArgumentError(`lab reals must be an integer from 1 to ${MAX_REALS}, got ${reals}`)
+  const directors = opts.directors ?? 1
+  if (directors !== 1 && directors !== 2) throw new ArgumentError(`lab directors must be 1 or 2, got ${JSON.stringify(directors)}`)
+  if (directors === 2 && shape !== 'bridge') throw new ArgumentError('a lab with two directors is of the bridge shape')
   const mtu = resolveMtu(opts.mtu)
   const prefix = opts.prefix ?? LAB_PREFIX
   checkPrefix(prefix)
@@ -877,7 +903,7 @@ export async function createTopology(opts: TopologyOptions = {}): Promise<Topolo
   }
   if (topo === undefined) throw new XvsError('ELAB', `could not claim a free lab id under ${LAB_RUN_DIR}`)
 
-  const plan = shape === 'bridge' ? planBridge(reals) : planRouted(reals)
+  const plan = shape === 'bridge' ? planBridge(reals, directors) : planRouted(reals)
   try {
     await topo.build(plan, { xdpPass: opts.xdpPass ?? true, checksumOffload: opts.checksumOffload ?? false, mtu })
   } catch (err) {
