@@ -9,6 +9,8 @@ import { withNetns } from '../../src/bpf'
 import { RawVrrpTransport } from '../../src/ha/raw-transport'
 import { VrrpHost } from '../../src/ha/vrrp-host'
 import type { VrrpState } from '../../src/ha/vrrp-instance'
+import { buildAdvert } from '../../src/ha/vrrp-packet'
+import { RawSocket } from '../../src/net/socket'
 
 const waitFor = async (what: string, cond: () => boolean, ms = 5000): Promise<void> => {
   const end = Date.now() + ms
@@ -63,3 +65,33 @@ for (const c of cases) {
     t.equal(B.inst.stats.priorityZeroReceived, 1, 'b heard the resignation')
   })
 }
+
+t.test('bad adverts on the wire are dropped and counted, and change nothing', needsRoot, async (t) => {
+  const { a, b } = netnsPair(t)
+  const B = withNetns(b.ns, () => {
+    const transport = new RawVrrpTransport()
+    transport.open(b.ifname, 4, true)
+    const host = new VrrpHost({ transport })
+    const inst = host.addInstance({ name: 'VI_1', interface: b.ifname, vrid: 51, version: 3, priority: 100, advertIntervalMs: 100, primaryAddress: b.ipv4, virtualAddresses: ['10.77.0.50'] })
+    return { host, inst }
+  })
+  const tx = withNetns(a.ns, () => RawSocket.open({ family: 4, protocol: 112, ifname: a.ifname }))
+  t.teardown(() => { B.host.close(); tx.close() })
+  B.host.start()
+  await waitFor('b master', () => B.inst.state === 'MASTER', 2000)
+  const good = buildAdvert({ version: 3, family: 4, vrid: 51, priority: 200, maxAdverIntCs: 10, addresses: ['10.77.0.50'] }, { src: a.ipv4, dst: '224.0.0.18' })
+  const send = (packet: Buffer, ttl: number) => withNetns(a.ns, () => { tx.setHopLimit(ttl, ttl); tx.send(packet, '224.0.0.18', { src: a.ipv4 }) })
+  const badSum = Buffer.from(good); badSum[6]! ^= 0xff
+  const v4 = Buffer.from(good); v4[0] = 0x41
+  send(good, 254)
+  send(badSum, 255)
+  send(v4, 255)
+  send(good.subarray(0, 6), 255)
+  await waitFor('four drops', () => Object.values(B.inst.stats.drops).reduce((x, y) => x + y, 0) >= 4, 2000)
+  const d = Object.fromEntries(Object.entries(B.inst.stats.drops).filter(([, n]) => n > 0))
+  t.same(d, { 'bad-ttl': 1, 'bad-checksum': 1, 'bad-version': 1, 'too-short': 1 }, 'each counted under its reason')
+  t.equal(B.inst.state, 'MASTER', 'a higher priority in a bad advert moved nothing')
+  send(good, 255)
+  await waitFor('b steps down for the good one', () => B.inst.state === 'BACKUP', 2000)
+  t.pass('the same advert with TTL 255 makes b BACKUP')
+})
