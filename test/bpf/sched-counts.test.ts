@@ -221,17 +221,20 @@ t.test('every counting scheduler skips weight-0, quiesced, down, removed and ove
     ['removed', { flags: RealFlags.REMOVED }], ['in another service', { service_id: 9 }],
     ['overloaded', { upper_threshold: 5 }, { overload_upper: 5 }],
   ]
+  let sport = 7000
   for (const [name, sched] of scheds) {
+    const { d, m } = setup(t, sched, [real(1, { weight: 10 }), real(2, { weight: 1 })])
     for (const [how, extra, conns] of unavailable) {
       // Server 1 would win every rule: idle, the highest weight, listed first.
-      const { d, m } = setup(t, sched, [real(1, { weight: 10, ...extra }), real(2, { weight: 1 })])
+      d.setReal({ service_id: 0, ...real(1, { weight: 10, ...extra }) })
+      m.setConns(1, conns ?? {})
       m.setConns(2, { active: 1, inactive: 3 })
-      if (conns) m.setConns(1, conns)
       const got = new Set<number>()
-      for (let i = 0; i < 6; i++) got.add(pick(d, 7000 + i, `10.9.${i}.1`))
+      for (let i = 0; i < 6; i++) got.add(pick(d, sport++, `10.9.${i}.1`))
       t.same([...got], [2], `${name}: server 1 ${how}: every connection to server 2`)
     }
-    const { d } = setup(t, sched, [real(1, { weight: 0 }), real(2, { flags: RealFlags.QUIESCED })])
+    d.setReal({ service_id: 0, ...real(1, { weight: 0 }) })
+    d.setReal({ service_id: 0, ...real(2, { flags: RealFlags.QUIESCED }) })
     runRow(t, d, { description: `${name}: no server available`, input: tcpPkt({ sport: 1 }), verdict: 'drop', counters: { drop_no_backend: 1 } })
   }
 })
