@@ -56,7 +56,7 @@ t.test('xvs <-> xvs: takeover within Master_Down_Interval, synced flows continue
   const tookAt = p2.records().find((r) => r.msg === 'vrrp state change' && r.to === 'MASTER')!.time as number
   const took = tookAt - killedAt
   t.equal(p2.records().find((r) => r.msg === 'vrrp state change' && r.to === 'MASTER')!.reason, 'master-down')
-  t.ok(took <= MDI_MS + 150, `dir2 took over ${took} ms after dir was killed (Master_Down_Interval ${MDI_MS} ms, counted from dir's last advert)`)
+  t.ok(took <= MDI_MS + 250, `dir2 took over ${took} ms after dir was killed (Master_Down_Interval ${MDI_MS} ms, counted from dir's last advert)`)
   t.ok(lab.holds('dir2', vip) && lab.holds('dir2', vip6), 'dir2 holds the VIPs')
   await lab.waitFor('the client to learn dir2\'s MAC', () => lab.clientMac(vip) === d2.front.mac && lab.clientMac(vip6) === d2.front.mac, 3000)
   t.pass('gratuitous ARP and unsolicited NA moved the client\'s neighbour entries to dir2')
