@@ -3,7 +3,7 @@
 // wrr 1:3 exactly over whole sequences (tables from src/sched), the bpf_loop walk over a long run of
 // down slots, mh predicted flow by flow (a mirror of the flow hash), its spread over even source
 // ports, stickiness without state, the source-address flags and fallback, the double-buffered table
-// flip, and the seams (no scheduler in BPF yet, no table).
+// flip, and the seams (no or an unknown scheduler, no table).
 //
 // rr/wrr cursors are per CPU and a test run lands on whichever CPU the test process is on: runs set
 // every CPU's cursor first and carry the one the run left (Director.runWithCursor), which is exactly
@@ -256,11 +256,12 @@ t.test('table flip: new connections follow the live half, old ones stay', needsR
     check: (t, out) => t.equal(realOf(out), 2, 'still real 2') })
 })
 
-t.test('seams: schedulers not in BPF yet, missing tables', needsRoot, async (t) => {
+t.test('seams: no scheduler or an unknown one, missing tables', needsRoot, async (t) => {
   const d = Director.load(t)
   d.settings({})
   let id = 0
-  for (const [name, sched] of Object.entries(Sched).filter(([, v]) => v !== Sched.RR && v !== Sched.WRR && v !== Sched.MH)) {
+  // Every IPVS scheduler runs in BPF now; only "none" and values no xvs knows are refused.
+  for (const [name, sched] of [['NONE', Sched.NONE], ['UNKNOWN', 200]] as const) {
     const vip = `10.0.2.${++id}`
     d.addService({ id, vip, port: 80, sched, reals: [REAL(id)] })
     runRow(t, d, { description: `scheduler ${name.toLowerCase()} (${sched})`, input: syn(44000, CIP, vip), verdict: 'drop',
