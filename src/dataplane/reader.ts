@@ -93,8 +93,10 @@ function netmaskOf(mask: Buffer, family: number): string | number {
   const bytes = family === Family.INET ? mask.subarray(0, 4) : mask
   let prefix = 0
   for (const b of bytes) for (let bit = 7; bit >= 0 && (b >> bit) & 1; bit--) prefix++
-  if (family === Family.INET) return prefix === 0 ? '255.255.255.255' : prefixToMask(prefix)
-  return prefix === 0 ? 128 : prefix
+  // The writer writes the whole mask (all ones for the default /32): zero really is 0.0.0.0, every
+  // client sharing one template.
+  if (family === Family.INET) return prefixToMask(prefix)
+  return prefix
 }
 
 const canonical = (address: string): string => parseIp(address)?.address ?? address
