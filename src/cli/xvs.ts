@@ -14,6 +14,11 @@ import { serviceKey } from '../model/diff'
 import { loadDecap, unloadDecap } from '../dataplane/decap'
 import { MAP_KINDS, StateError, type Backend, type Edit, type MapKind, type ServerSettings, type ServiceSettings } from './backend'
 import { DirectBackend } from './direct'
+import { XvsError } from '../errors'
+import { SocketBackend } from './socket'
+import { daemonCommand, runDaemonWithFlags, type DaemonFlags } from '../daemon/main'
+import { socketPath } from '../daemon/client'
+import fs from 'node:fs'
 import { refText } from './edits'
 import { EXIT, EXIT_HELP, UsageError, errorText, exitCodeOf } from './exit'
 import { formatApply, formatConns, formatCounters, formatDiff, formatList, formatStatus, numeric, rates, table, type NameOf } from './format'
@@ -226,10 +231,33 @@ See also: xvsadm --help (ipvsadm's command line, flag for flag).
     .option('--json', 'print JSON')
     .addHelpText('after', EXAMPLES(['xvs status', 'ip netns exec lb1 xvs status --json']))
     .action(async (o: { json?: boolean }) => {
-      const s = await ctx.backend().status()
-      ctx.io.out(o.json ? json(s ? { loaded: true, ...s } : { loaded: false }) : formatStatus(s))
+      const b = ctx.backend()
+      const s = await b.status()
+      // With a daemon running, its own state too (config generation, last reload, health).
+      const d = b instanceof SocketBackend ? await b.daemonStatus() : null
+      ctx.io.out(o.json ? json({ ...(s ? { loaded: true, ...s } : { loaded: false }), ...(d ? { daemon: d } : {}) }) : formatStatus(s) + (d ? formatDaemonStatus(d) : ''))
       if (!s) ctx.exitCode = EXIT.NOT_LOADED
     })
+
+  program.command('reload')
+    .description('make the running xvs daemon re-read its config file; a file it refuses leaves its config in force (exit 1, with the position)')
+    .option('--json', 'print the daemon\'s report as JSON')
+    .addHelpText('after', EXAMPLES(['xvs reload', 'XVS_SOCKET=/run/xvs/lb1.sock xvs reload']))
+    .action(async (o: { json?: boolean }) => {
+      const b = ctx.backend()
+      if (!(b instanceof SocketBackend) || !(await b.daemon())) {
+        throw new XvsError('ENODAEMON', `no xvs daemon answers on ${socketPath()}`, { hint: 'start it (systemctl start xvs, or xvs daemon --config FILE); without a daemon, xvs apply FILE' })
+      }
+      const r = await b.reload()
+      for (const w of r.warnings) ctx.io.err(`xvs: warning: ${w}\n`)
+      ctx.io.out(o.json ? json(r) : `config reloaded from ${r.file} (${r.format}): generation ${r.generation}` +
+        `${r.result ? `; services +${r.result.services.added} -${r.result.services.removed} ~${r.result.services.changed}, real servers +${r.result.reals.added} -${r.result.reals.removed} ~${r.result.reals.changed}` : ''}` +
+        `; health checks +${r.health.added} -${r.health.removed} =${r.health.kept}\n`)
+    })
+
+  program.addCommand(daemonCommand().copyInheritedSettings(program)
+    .addHelpText('after', EXAMPLES(['xvs daemon --config /etc/xvs/xvs.yaml', 'xvs daemon -c /etc/xvs/keepalived.conf --metrics off --socket /run/xvs/lb1.sock']))
+    .action(async (o: DaemonFlags) => { await runDaemonWithFlags(o) }))
 
   // ---- config ----
   program.command('apply')
@@ -488,6 +516,22 @@ function usageFromCommander(e: CommanderError, argv: readonly string[]): UsageEr
   return new UsageError(msg, `see xvs ${words.length ? `${words.join(' ')} ` : ''}--help`)
 }
 
+/** Through the daemon's control socket when one may run (its socket exists; SocketBackend falls back when none answers). */
+function withDaemon(direct: DirectBackend): Backend {
+  return fs.existsSync(socketPath()) ? new SocketBackend({ direct }) : direct
+}
+
+function formatDaemonStatus(d: NonNullable<Awaited<ReturnType<SocketBackend['daemonStatus']>>>): string {
+  const r = d.config.lastReload
+  return [
+    `daemon: pid ${d.pid}, up ${d.uptimeS} s, version ${d.version}; control socket ${d.socket ?? '-'}; metrics ${d.metrics ? `${d.metrics.host}:${d.metrics.port}` : 'off'}`,
+    `config: ${d.config.file} (${d.config.format ?? '?'}, from ${d.config.source}), generation ${d.config.generation}` +
+      (r ? `; last reload ${r.ok ? 'applied' : `refused: ${r.error?.message ?? ''}`} at ${r.at}` : ''),
+    `health: ${d.health.targets} checks, ${d.health.up} up, ${d.health.down} down` + (d.unresolved.length ? `; unresolved next hops: ${d.unresolved.map((u) => u.address).join(', ')}` : ''),
+    ...(d.sweeper ? [`sweeper: ${d.sweeper.passes} passes, ${d.sweeper.expired} expired and ${d.sweeper.stale} stale entries deleted; last pass ${d.sweeper.lastEntries ?? 0} entries in ${d.sweeper.lastDurationMs ?? 0} ms`] : []),
+  ].join('\n') + '\n'
+}
+
 /** Run `xvs` with argv (without node and script); returns the exit status. */
 export async function main(argv: readonly string[], io: CliIo = processIo(), backend?: () => Backend): Promise<number> {
   const log = cliLogger('xvs')
@@ -496,11 +540,11 @@ export async function main(argv: readonly string[], io: CliIo = processIo(), bac
     io,
     log,
     exitCode: EXIT.OK,
-    backend: () => (made ??= backend?.() ?? new DirectBackend({
+    backend: () => (made ??= backend?.() ?? withDaemon(new DirectBackend({
       log,
       autoLoad: 'writes',
       onAutoLoad: (r) => io.err(`xvs: no data plane was loaded in this network namespace; loaded it on ${r.ifaces.join(', ')} (${r.mode}, connection table ${r.connTableSize} entries)\n`),
-    })),
+    }))),
   }
   try {
     await buildXvs(ctx).parseAsync([...argv], { from: 'user' })

@@ -13,7 +13,7 @@
 // detach: like ipvsadm, the daemon is not the data plane's owner of last resort.
 import fs from 'node:fs'
 import path from 'node:path'
-import { loadConfig, parseConfig, type ConfigFormat, type ParsedConfig } from '../config'
+import { loadConfig, parseConfig, toYaml, type ConfigFormat, type ParsedConfig } from '../config'
 import { ConfigError, XvsError } from '../errors'
 import { createChecker, HealthEngine } from '../health'
 import type { Checker, CheckResult, CheckSpec, Health } from '../health/types'
@@ -788,6 +788,12 @@ export class Daemon {
     return renderMetrics(this.metricsSnapshot()) + (this.failover?.metricsText() ?? '')
   }
 
+  /** The running config (not the desired state with health applied) as xvs YAML. */
+  configText(): { text: string; format: ConfigFormat | null; file: string; source: 'file' | 'text'; generation: number } {
+    if (!this.parsed) throw new DaemonError('no config is running yet')
+    return { text: toYaml(this.parsed.model), format: this.parsed.format, file: this.source.file, source: this.source.kind, generation: this.generation }
+  }
+
   /** What the control socket serves. */
   handlers(): Handlers {
     return {
@@ -797,6 +803,7 @@ export class Daemon {
       health: () => ({ targets: this.health() }),
       stats: () => this.stats(),
       metrics: () => ({ text: this.metricsText() }),
+      config: () => this.configText(),
       reload: () => this.reload(),
       apply: (p) => this.applyText(p.text, { ...(p.format ? { format: p.format } : {}), ...(p.file ? { file: p.file } : {}) }),
       upgrade: (p) => this.upgrade(p.object),

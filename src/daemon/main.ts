@@ -2,7 +2,7 @@
 // Entry point: `node dist/src/daemon/main.js --config FILE [options]`, the same daemon `xvs daemon`
 // runs. The only place here that sets the exit status.
 import { Command, Option } from 'commander'
-import { createLogger } from '../log'
+import { createLogger, type Logger } from '../log'
 import { XvsError } from '../errors'
 import { DEFAULT_METRICS_ADDRESS } from './http'
 import { DEFAULT_SOCKET } from './protocol'
@@ -27,20 +27,17 @@ export function daemonCommand(): Command {
     .option('--log-level <level>', 'pino log level', process.env.XVS_LOG_LEVEL ?? 'info')
 }
 
-interface Flags {
+/** The options daemonCommand() parses. */
+export interface DaemonFlags {
   config: string; format?: ConfigFormat; interface: string[]; mode: 'native' | 'generic'; socket: string | false
   metrics: string; detachOnExit: boolean; object?: string; sweepInterval: string; logLevel: string
 }
 
-export async function main(argv: string[]): Promise<number> {
-  const cmd = daemonCommand().name('xvs-daemon').exitOverride()
-  try {
-    cmd.parse(argv, { from: 'user' })
-  } catch (e) {
-    return (e as { exitCode?: number }).exitCode ?? 2
-  }
-  const f = cmd.opts<Flags>()
-  const log = createLogger({ name: 'xvs', level: f.logLevel })
+/**
+ * Run the daemon as the parsed flags say, until SIGTERM/SIGINT. Rejects when it cannot start (the error
+ * is logged through pino first). What `xvs daemon` and this file's main() call.
+ */
+export async function runDaemonWithFlags(f: DaemonFlags, log: Logger = createLogger({ name: 'xvs', level: f.logLevel })): Promise<void> {
   const sweep = Number(f.sweepInterval)
   try {
     await runDaemon({
@@ -53,10 +50,23 @@ export async function main(argv: string[]): Promise<number> {
       ...(f.object ? { object: f.object } : {}),
       sweeper: Number.isFinite(sweep) && sweep > 0 ? { intervalMs: sweep } : false,
     })
-    return 0
   } catch (err) {
-    const e = err as XvsError
-    log.fatal({ err, hint: e.hint }, 'daemon cannot run')
+    log.fatal({ err, hint: (err as XvsError).hint }, 'daemon cannot run')
+    throw err
+  }
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const cmd = daemonCommand().name('xvs-daemon').exitOverride()
+  try {
+    cmd.parse(argv, { from: 'user' })
+  } catch (e) {
+    return (e as { exitCode?: number }).exitCode ?? 2
+  }
+  try {
+    await runDaemonWithFlags(cmd.opts<DaemonFlags>())
+    return 0
+  } catch {
     return 1
   }
 }

@@ -48,6 +48,8 @@ export interface MethodParams {
   stats: Record<string, never>
   /** The Prometheus page, as /metrics serves it. */
   metrics: Record<string, never>
+  /** The running config as xvs YAML ({text, format, file, generation}): what edits start from. */
+  config: Record<string, never>
   /** Re-read the config file; a bad one is refused (error reply), the running config stays. */
   reload: Record<string, never>
   /**
@@ -91,7 +93,7 @@ function optString(p: Record<string, unknown>, k: string): void {
 }
 
 const VALIDATORS: Record<Method, Validator> = {
-  ping: none, status: none, list: none, health: none, stats: none, metrics: none, reload: none, sweep: none,
+  ping: none, status: none, list: none, health: none, stats: none, metrics: none, config: none, reload: none, sweep: none,
   apply: (p) => {
     only(p, ['text', 'format', 'file'])
     if (typeof p.text !== 'string') throw new ProtocolError('apply needs params.text, the config text')

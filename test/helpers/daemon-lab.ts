@@ -6,7 +6,7 @@
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import type { ChildProcess } from 'node:child_process'
+import { spawnSync, type ChildProcess } from 'node:child_process'
 import { createTopology, type Topology, type TopologyOptions } from '../../src/lab/topology'
 import { startHttpServers, type HttpRequestsResult, type HttpServer } from '../../src/lab/http'
 import { withNetns } from '../../src/bpf'
@@ -20,18 +20,29 @@ type Tap = { teardown(fn: () => void | Promise<void>): void; comment(...args: un
 const ROOT = path.join(__dirname, '..', '..')
 export const DAEMON_MAIN = path.join(ROOT, 'dist', 'src', 'daemon', 'main.js')
 
-/** Why the built daemon cannot be used (missing, or a module older than its source), or undefined. */
+/** Why the built daemon (and command line) cannot be used (missing, or a module older than its source), or undefined. */
 export function daemonBuildProblem(): string | undefined {
   if (!fs.existsSync(DAEMON_MAIN)) return `${DAEMON_MAIN} is missing: build with 'make'`
-  const srcDir = path.join(ROOT, 'src', 'daemon')
-  const distDir = path.dirname(DAEMON_MAIN)
-  for (const f of fs.readdirSync(srcDir).filter((x) => x.endsWith('.ts'))) {
-    const js = path.join(distDir, f.replace(/\.ts$/, '.js'))
-    if (!fs.existsSync(js) || fs.statSync(js).mtimeMs < fs.statSync(path.join(srcDir, f)).mtimeMs) {
-      return `dist/src/daemon/${f.replace(/\.ts$/, '.js')} is missing or older than its source: build with 'make'`
+  for (const dir of ['daemon', 'cli']) {
+    const srcDir = path.join(ROOT, 'src', dir)
+    const distDir = path.join(ROOT, 'dist', 'src', dir)
+    for (const f of fs.readdirSync(srcDir).filter((x) => x.endsWith('.ts'))) {
+      const js = path.join(distDir, f.replace(/\.ts$/, '.js'))
+      if (!fs.existsSync(js) || fs.statSync(js).mtimeMs < fs.statSync(path.join(srcDir, f)).mtimeMs) {
+        return `dist/src/${dir}/${f.replace(/\.ts$/, '.js')} is missing or older than its source: build with 'make'`
+      }
     }
   }
   return undefined
+}
+
+/** Run `xvs ARGS` (the built command line) in the lab director's namespace, talking to `socket`. */
+export function xvsIn(topo: Topology, socket: string, args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const env: NodeJS.ProcessEnv = { ...process.env, XVS_SOCKET: socket }
+  delete env.NODE_OPTIONS
+  const r = spawnSync('ip', ['netns', 'exec', topo.director.ns, process.execPath, path.join(ROOT, 'dist', 'src', 'cli', 'xvs.js'), ...args],
+    { env, encoding: 'utf8', timeout: 60_000 })
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr }
 }
 
 export interface DaemonProc {

@@ -9,7 +9,7 @@
 import t from 'tap'
 import { httpRequests, startHttpServer } from '../../src/lab/http'
 import { needsRoot, tempBpffs } from '../helpers/root'
-import { daemonConfig, daemonLab, realFailures, type DaemonLab } from '../helpers/daemon-lab'
+import { daemonConfig, daemonLab, realFailures, xvsIn, type DaemonLab } from '../helpers/daemon-lab'
 import { parsePrometheus, sampleValue } from '../helpers/prom'
 import type { HealthView } from '../../src/daemon/daemon'
 
@@ -209,4 +209,44 @@ t.test('/metrics: scraped from the director and parsed as Prometheus text', opts
   t.ok(sampleValue(m, 'xvs_service_connection_rate', svc)! > 0, 'a connection rate')
   const viaSocket = ((await lab.call('metrics')) as { text: string }).text
   t.doesNotThrow(() => parsePrometheus(viaSocket), 'the socket serves the same page')
+})
+
+t.test('the command line through the socket: status shows the daemon, reload reports a refused file, edits go through the daemon', opts, async (t) => {
+  const lab = await daemonLab(t)
+  const { topo } = lab
+  const cfg = (w1: number) => daemonConfig(topo, { reals: [{ node: 0, weight: w1 }, { node: 1 }], check: CHECK })
+  lab.writeConfig(cfg(1))
+  await lab.start()
+  const xvs = (...args: string[]) => xvsIn(topo, lab.socket, args)
+
+  const st = xvs('status')
+  t.equal(st.status, 0, `xvs status exits 0 ${st.stderr}`)
+  t.match(st.stdout, /^xvs data plane: loaded/m)
+  t.match(st.stdout, new RegExp(`^daemon: pid ${lab.daemon!.pid}`, 'm'), 'and shows the daemon')
+  t.match(st.stdout, /^config: .*generation 1/m)
+  t.match(st.stdout, /^health: 2 checks/m)
+  t.match(JSON.parse(xvs('status', '--json').stdout), { loaded: true, daemon: { pid: lab.daemon!.pid } })
+
+  lab.writeConfig(cfg(4))
+  const ok = xvs('reload')
+  t.equal(ok.status, 0, `xvs reload exits 0 ${ok.stderr}`)
+  t.match(ok.stdout, /config reloaded from .* generation 2/)
+
+  lab.writeConfig(cfg(4).replace('weight: 4', 'weight: four'))
+  const bad = xvs('reload')
+  t.equal(bad.status, 1, 'a refused file: exit 1')
+  t.match(bad.stderr, new RegExp(`^xvs: ${lab.configFile}:\\d+:\\d+: `, 'm'), `with the file:line:column (${bad.stderr.trim()})`)
+  t.match((await lab.status()).config, { generation: 2 }, 'nothing changed')
+
+  const edit = xvs('server', 'edit', '-t', `${topo.vip.ipv4}:80`, '-r', topo.reals[1]!.ipv4, '-w', '3')
+  t.equal(edit.status, 0, `an edit goes through the daemon ${edit.stderr}`)
+  const st2 = await lab.status()
+  t.match(st2.config, { source: 'text', generation: 3 }, 'the daemon runs the edited config')
+  t.same((await lab.list())[0]!.reals.map((r) => r.configuredWeight), [4, 3], 'with the new weight, the other kept')
+  t.equal((await lab.health()).length, 2, 'and its health checks (the maps hold none of that)')
+
+  const unload = xvs('unload')
+  t.not(unload.status, 0, 'unload is refused while the daemon runs')
+  t.match(unload.stderr, /the xvs daemon .* runs this data plane/)
+  t.ok(lab.ids(), 'the data plane is still there')
 })

@@ -35,7 +35,7 @@ t.test('help: a synopsis, examples and the exit statuses', async (t) => {
   const io = captureIo()
   const ctx: CliContext = { io, backend: () => new MemoryBackend(), log: silentLogger, exitCode: 0 }
   const names = allCommands(buildXvs(ctx)).filter((n) => n !== 'help')
-  t.same(names, ['load', 'unload', 'status', 'apply', 'service add', 'service edit', 'service del', 'server add', 'server edit', 'server del',
+  t.same(names, ['load', 'unload', 'status', 'reload', 'daemon', 'apply', 'service add', 'service edit', 'service del', 'server add', 'server edit', 'server del',
     'list', 'stats', 'rate', 'conns', 'zero', 'clear', 'save', 'restore', 'import', 'inspect', 'decap load', 'decap unload'], 'every command of the issue')
   for (const n of names) {
     const h = await xvs(`${n} --help`)

@@ -79,6 +79,7 @@ const handlers = (over: Partial<Handlers> = {}): Handlers => ({
   health: () => ({ targets: [] }),
   stats: () => ({ counters: {} }),
   metrics: () => ({ text: '' }),
+  config: () => ({ text: 'services: []\n' }),
   reload: () => { throw new ConfigError('bad thing', { where: 'f.yaml:2:3', hint: 'fix' }) },
   apply: (p) => ({ length: p.text.length }),
   upgrade: () => { throw new Error('not here') },

@@ -237,6 +237,10 @@ t.test('apply over the control handlers: text in any format; a later reload goes
   t.match(r, { format: 'ipvsadm', file: 'rules', generation: 2 })
   t.same(weights(host.last), { '10.0.0.21': 4 })
   t.equal(d.health().length, 0, 'ipvsadm rules carry no checks: the old ones are gone')
+  const cfg = h.config({}) as { text: string; format: string; source: string }
+  t.match(cfg, { format: 'ipvsadm', source: 'text' })
+  t.same(parseConfig(cfg.text, 'back.yaml').model, parseConfig('-A -t 10.0.0.100:80 -s rr\n-a -t 10.0.0.100:80 -r 10.0.0.21 -g -w 4\n', 'r', 'ipvsadm').model,
+    'config returns the running config as YAML that parses back to the same model')
   t.throws(() => h.apply({ text: 'services: [', file: 'bad.yaml' }), { code: 'ECONFIG', where: /^bad\.yaml:/ })
   t.same(weights(host.last), { '10.0.0.21': 4 }, 'a bad text changes nothing')
   d.reload()
