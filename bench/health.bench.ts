@@ -9,8 +9,9 @@
 // connection it closes itself (TIME_WAIT on its side), and at 10,000 a second three servers' thirty
 // ports would otherwise run out of source ports within seconds.
 //
-// Run: `make bench` (all suites) or `node dist/bench/health.bench.js [rate ...]` (this one; default
-// 2500 5000 10000 15000 checks/s). Figures are for this machine and this run only.
+// Run: `make bench` (all suites; `node dist/bench/run.js health` this one) or
+// `node dist/bench/health.bench.js [rate ...]` (default 2500 5000 10000 15000 checks/s). Figures are
+// for this machine and this run only.
 import { spawnSync } from 'node:child_process'
 import { performance } from 'node:perf_hooks'
 import { createTopology } from '../src/lab/topology'
@@ -24,7 +25,7 @@ const MEASURE_MS = 10_000
 
 /** Suite entry for bench/run.ts: this file as its own process (the lab and the engine are async). */
 export function run(): void {
-  spawnSync(process.execPath, [__filename, ...process.argv.slice(3).filter((a) => /^\d+$/.test(a))], { stdio: 'inherit' })
+  spawnSync(process.execPath, [__filename], { stdio: 'inherit' })
 }
 
 interface WorkerResult { rate: number; targets: number; completed: number; ok: number; failed: number; cpu: number; p50: number; p99: number; inFlightMax: number; details: Record<string, number> }

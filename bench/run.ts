@@ -3,8 +3,9 @@
 import * as apply from './apply.bench'
 import * as binding from './binding.bench'
 import * as dataplane from './dataplane.bench'
+import * as health from './health.bench'
 
-const suites: Record<string, { run(): void }> = { binding, dataplane, apply }
+const suites: Record<string, { run(): void }> = { binding, dataplane, apply, health }
 
 function main(): void {
   if (process.getuid?.() !== 0) {
