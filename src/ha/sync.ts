@@ -491,12 +491,27 @@ interface PeerState {
   lastSnapshotDone: number
 }
 
+/** What was last sent of an entry (the delta scan's memory). */
 interface Sent {
-  lastSeen: bigint
+  /** last_seen_ns when sent, in ms (a double: exact enough for a refresh decision). */
+  lastSeenMs: number
   state: number
   realId: number
   flags: number
+  /** The scan that last saw it; entries not seen in a scan are forgotten. */
+  gen: number
 }
+
+const field = (name: string): number => {
+  const f = Conn.fields.find((x) => x.name === name)
+  if (!f) throw new XvsError('EABI', `struct xvs_conn has no field ${name}`)
+  return f.offset
+}
+/** Offsets in struct xvs_conn of what the delta scan compares, read without decoding the whole value. */
+const CONN_OFF = { lastSeen: field('last_seen_ns'), realId: field('real_id'), state: field('state'), flags: field('flags') }
+/** Rows per step of a scan, between which the event loop runs. */
+const SCAN_SLICE = 20_000
+const msOfNs = (b: Buffer, off: number): number => (b.readUInt32LE(off + 4) * 4294967296 + b.readUInt32LE(off)) / 1e6
 
 export function loadSyncKey(spec: ConnSyncSpec): Buffer {
   if (spec.key !== undefined) return Buffer.from(spec.key, 'utf8')
@@ -531,6 +546,7 @@ export class ConnSync implements ConnSyncPeer {
   private synced = false
   private snapshot: { id: number; parts: Set<number>; last: number | undefined } | undefined
   private snapshotSeq = 0
+  private scanGen = 0
   private readonly sent = new Map<string, Sent>()
   private ids: IdMap | undefined
   private scanTimer: TimerHandle | undefined
@@ -586,12 +602,13 @@ export class ConnSync implements ConnSyncPeer {
       p.nonce = undefined
       p.inSync = false
       p.snapshotting = false
+      p.lastSnapshotDone = -Infinity
     }
     if (role === 'backup') {
       this.nonce = this.random(8).readBigUInt64BE(0)
       this.hello()
     } else {
-      this.scan()
+      this.scan(true)
     }
   }
 
@@ -694,36 +711,52 @@ export class ConnSync implements ConnSyncPeer {
     }
     p.inSync = (m.flags & MSG_F_IN_SYNC) !== 0
     p.lastHello = now
-    // A backup without a full copy gets one; a lost part shows as "still not in sync" at the next
-    // HELLOs, and the snapshot is sent again.
-    if (!p.inSync && !p.snapshotting && now - p.lastSnapshotDone >= 2 * this.helloMs) this.sendSnapshot(p)
+    // A backup gets the whole table once per term of this master (it may be in sync with a previous
+    // one, or with this one before a restart, and miss what changed in between), and again while it
+    // says it is not in sync: a lost part shows at the next HELLOs.
+    if (p.snapshotting) return
+    if (p.lastSnapshotDone === -Infinity || (!p.inSync && now - p.lastSnapshotDone >= 2 * this.helloMs)) this.sendSnapshot(p)
   }
 
+  /**
+   * The whole table to one backup, in parts, paced: `burst` messages per step, one step per ms. The
+   * rows are copied at the start and named step by step, so a big table never blocks the loop (and
+   * VRRP's timers) for long. Stale rows are left out; the part count is known only at the end, so the
+   * last part carries MSG_F_LAST (possibly with no entries).
+   */
   private sendSnapshot(p: PeerState): void {
     const nonce = p.nonce!
-    let entries: SyncEntry[]
+    let rows: RawEntry[]
     try {
-      entries = this.readTable(true)
+      rows = this.table.entries().map((r) => ({ key: Buffer.from(r.key), value: Buffer.from(r.value) }))
     } catch (err) {
       this.log.warn({ err }, 'cannot read the connection table')
       return
     }
     const id = ++this.snapshotSeq
-    const parts = Math.max(1, Math.ceil(entries.length / SYNC_MAX_ENTRIES))
     p.snapshotting = true
     this.stats.snapshotsSent++
-    this.log.info({ to: p.address, entries: entries.length, parts }, 'sending connection table snapshot')
+    this.log.info({ to: p.address, entries: rows.length }, 'sending connection table snapshot')
+    let next = 0
     let part = 0
+    const fresh = { done: false }
     const step = (): void => {
       if (this.closed || this.role !== 'master' || p.nonce !== nonce) {
         p.snapshotting = false
         return
       }
-      for (let n = 0; n < this.burst && part < parts; n++, part++) {
-        const chunk = entries.slice(part * SYNC_MAX_ENTRIES, (part + 1) * SYNC_MAX_ENTRIES)
-        this.send(p, MsgType.SNAPSHOT, part === parts - 1 ? MSG_F_LAST : 0, nonce, chunk, part, id)
+      const now = this.table.nowNs()
+      let done = false
+      for (let n = 0; n < this.burst && !done; n++) {
+        const chunk: SyncEntry[] = []
+        while (chunk.length < SYNC_MAX_ENTRIES && next < rows.length) {
+          const e = this.named(rows[next++]!, now, fresh)
+          if (e) chunk.push(e)
+        }
+        done = next >= rows.length
+        this.send(p, MsgType.SNAPSHOT, done ? MSG_F_LAST : 0, nonce, chunk, part++, id)
       }
-      if (part < parts) {
+      if (!done) {
         this.clock.setTimeout(step, 1)
       } else {
         p.snapshotting = false
@@ -733,57 +766,75 @@ export class ConnSync implements ConnSyncPeer {
     step()
   }
 
-  /**
-   * The table as wire entries. `all` (a snapshot): every entry, remembering nothing, so deltas to the
-   * other peers still carry what changed. Otherwise only new, changed and refreshed entries, which are
-   * remembered as sent.
-   */
-  private readTable(all: boolean): SyncEntry[] {
-    const now = this.table.nowNs()
+  /** toSyncEntry, reading the ids again (once per call of `fresh`) when a row names one not known. */
+  private named(row: RawEntry, now: bigint, fresh: { done: boolean }): SyncEntry | undefined {
     let ids = (this.ids ??= this.table.idMap())
-    const rows = this.table.entries()
-    const out: SyncEntry[] = []
-    const seen = new Set<string>()
-    const refreshNs = BigInt(Math.round(this.refreshMs)) * 1_000_000n
-    let refreshed = false
-    for (const row of rows) {
-      const v = Conn.decode(row.value)
-      let e = toSyncEntry(row, ids, now)
-      if (!e && !refreshed) {
-        ids = this.ids = this.table.idMap()
-        refreshed = true
-        e = toSyncEntry(row, ids, now)
-      }
-      if (!e) continue
-      if (all) {
-        out.push(e)
-        continue
-      }
-      const k = row.key.toString('hex')
-      seen.add(k)
-      const before = this.sent.get(k)
-      const changed = !before || before.state !== v.state || before.realId !== v.real_id || before.flags !== v.flags || v.last_seen_ns - before.lastSeen >= refreshNs
-      if (changed) {
-        this.sent.set(k, { lastSeen: v.last_seen_ns, state: v.state, realId: v.real_id, flags: v.flags })
-        out.push(e)
-      }
+    let e = toSyncEntry(row, ids, now)
+    if (!e && !fresh.done) {
+      ids = this.ids = this.table.idMap()
+      fresh.done = true
+      e = toSyncEntry(row, ids, now)
     }
-    if (!all) for (const k of this.sent.keys()) if (!seen.has(k)) this.sent.delete(k)
-    return out
+    return e
   }
 
-  private scan(): void {
+  /**
+   * One pass over the table: new, changed and refreshed entries go to every backup that said hello,
+   * and are remembered as sent. The pass compares the few bytes that matter in place (no decoding),
+   * only what goes out is named, and it yields to the event loop every SCAN_SLICE rows so that a big
+   * table never holds up VRRP's timers. `baseline` (on becoming master) only remembers the table: the
+   * backups get it whole, as a snapshot, when they say they are not in sync.
+   */
+  private scan(baseline = false): void {
     if (this.closed || this.role !== 'master') return
-    const targets = [...this.peers.values()].filter((p) => p.nonce !== undefined)
+    let rows: RawEntry[]
     try {
-      const delta = this.readTable(false)
-      for (const p of targets) {
-        for (let i = 0; i < delta.length; i += SYNC_MAX_ENTRIES) this.send(p, MsgType.DELTA, 0, p.nonce!, delta.slice(i, i + SYNC_MAX_ENTRIES))
-      }
+      rows = this.table.entries()
     } catch (err) {
       this.log.warn({ err }, 'cannot read the connection table')
+      this.scanTimer = this.clock.setTimeout(() => this.scan(), this.spec.interval * 1000)
+      return
     }
-    this.scanTimer = this.clock.setTimeout(() => this.scan(), this.spec.interval * 1000)
+    const gen = ++this.scanGen
+    const fresh = { done: false }
+    const o = CONN_OFF
+    let i = 0
+    const slice = (): void => {
+      if (this.closed || this.role !== 'master' || gen !== this.scanGen) return
+      const now = this.table.nowNs()
+      const out: SyncEntry[] = []
+      for (const end = Math.min(rows.length, i + SCAN_SLICE); i < end; i++) {
+        const row = rows[i]!
+        const v = row.value
+        const lastSeenMs = msOfNs(v, o.lastSeen)
+        const state = v[o.state]!
+        const flags = v[o.flags]!
+        const realId = v.readUInt32LE(o.realId)
+        const k = row.key.toString('latin1')
+        const before = this.sent.get(k)
+        if (before && before.state === state && before.realId === realId && before.flags === flags && lastSeenMs - before.lastSeenMs < this.refreshMs) {
+          before.gen = gen
+          continue
+        }
+        if (!baseline) {
+          const e = this.named(row, now, fresh)
+          if (!e) continue
+          out.push(e)
+        }
+        this.sent.set(k, { lastSeenMs, state, realId, flags, gen })
+      }
+      for (const p of this.peers.values()) {
+        if (p.nonce === undefined) continue
+        for (let j = 0; j < out.length; j += SYNC_MAX_ENTRIES) this.send(p, MsgType.DELTA, 0, p.nonce, out.slice(j, j + SYNC_MAX_ENTRIES))
+      }
+      if (i < rows.length) {
+        this.scanTimer = this.clock.setTimeout(slice, 0)
+        return
+      }
+      for (const [k, x] of this.sent) if (x.gen !== gen) this.sent.delete(k)
+      this.scanTimer = this.clock.setTimeout(() => this.scan(), this.spec.interval * 1000)
+    }
+    slice()
   }
 
   // --- receive ---
