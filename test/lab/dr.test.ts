@@ -56,15 +56,17 @@ t.test('dr: a quiesced server gets no new connection; one already open keeps wor
     { address: topo.reals[1]!.ipv4, weight: 1, method: 'dr' },
   ])}`
   lab.apply(svc(1))
-  const held = await holdConnections(topo, topo.vip.ipv4, 80, 6)
+  const held = await holdConnections(topo, topo.vip.ipv4, 80, 10)
   const res = lab.apply(svc(0))
   t.equal(res.services.changed, 1, 'the service table was rewritten')
   const r = await httpRequests(topo, topo.client, { host: topo.vip.ipv4, count: 200, concurrency: 4 })
   t.equal(r.failed, 0, 'no new request failed')
   t.same(r.byResponder, { rs2: 200 }, 'every new connection went to rs2')
   const answers = await held.release()
-  t.equal(answers.filter((a) => a === 'rs1').length, 3, `held connections on the quiesced rs1 finished there: ${answers.join(' ')}`)
-  t.equal(answers.filter((a) => a === 'rs2').length, 3, 'and the others on rs2')
+  // rr keeps a cursor per CPU, so the ten split about evenly but not exactly.
+  const onRs1 = answers.filter((a) => a === 'rs1').length
+  t.ok(onRs1 >= 2, `held connections on the quiesced rs1 finished there: ${answers.join(' ')}`)
+  t.equal(answers.filter((a) => a === 'rs2').length, 10 - onRs1, 'and every other one on rs2, none failed')
 })
 
 t.test('dr: replacing the program through the link during a request loop fails no request', needsRoot, async (t) => {
