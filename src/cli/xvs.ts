@@ -25,6 +25,7 @@ import { formatApply, formatConns, formatCounters, formatDiff, formatList, forma
 import { cliLogger, packageVersion, processIo, type CliIo } from './io'
 import { resolveNames } from './names'
 import type { Logger } from '../log'
+import { formatFailoverStatus } from '../ha/status'
 
 export interface CliContext {
   io: CliIo
@@ -529,6 +530,7 @@ function formatDaemonStatus(d: NonNullable<Awaited<ReturnType<SocketBackend['dae
       (r ? `; last reload ${r.ok ? 'applied' : `refused: ${r.error?.message ?? ''}`} at ${r.at}` : ''),
     `health: ${d.health.targets} checks, ${d.health.up} up, ${d.health.down} down` + (d.unresolved.length ? `; unresolved next hops: ${d.unresolved.map((u) => u.address).join(', ')}` : ''),
     ...(d.sweeper ? [`sweeper: ${d.sweeper.passes} passes, ${d.sweeper.expired} expired and ${d.sweeper.stale} stale entries deleted; last pass ${d.sweeper.lastEntries ?? 0} entries in ${d.sweeper.lastDurationMs ?? 0} ms`] : []),
+    ...(d.vrrp ? formatFailoverStatus(d.vrrp) : []),
   ].join('\n') + '\n'
 }
 

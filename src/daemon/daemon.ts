@@ -35,7 +35,8 @@ import { ConnSweeper, type RealCounts, type SweepReport } from './sweeper'
 import { ControlServer, type Handlers } from './control'
 import { MetricsServer } from './http'
 import { PROTOCOL_VERSION } from './protocol'
-import { DirectorFailover, type DirectorFailoverOptions, type FailoverStatus } from '../ha/director'
+import { DirectorFailover, type DirectorFailoverOptions } from '../ha/director'
+import type { FailoverStatus } from '../ha/status'
 
 export class DaemonError extends XvsError {
   constructor(message: string, opts: { hint?: string; cause?: unknown } = {}) {
