@@ -9,7 +9,9 @@
 //   runs (stop it, or run it with --detach-on-exit).
 // Reads (status, listings, statistics, connections, inspect) come from the maps directly, as
 // DirectBackend reads them: the kernel is the source of truth for what runs. When no daemon answers
-// (the socket is stale), everything goes to the DirectBackend as it would without a daemon.
+// (the socket is stale), or the one that answers serves another network namespace (a socket path is
+// shared by every namespace of the host: `ip netns exec lb2 xvs ...` must not reach lb1's daemon),
+// everything goes to the DirectBackend as it would without a daemon.
 import { parseConfig, toYaml } from '../config'
 import { diffModels } from '../model/diff'
 import { validate } from '../model/validate'
@@ -18,6 +20,7 @@ import { ConfigError, XvsError } from '../errors'
 import { DaemonClient, socketPath } from '../daemon/client'
 import type { DaemonStatus, ReloadReport } from '../daemon/daemon'
 import type { ServiceRef } from '../config'
+import { netnsId } from '../dataplane/loader'
 import type { ApplyReport, Backend, ConnRow, Edit, InspectResult, LoadReport, LoadRequest, MapKind, Snapshot, Status } from './backend'
 import { DirectBackend } from './direct'
 import { applyEdits, relocate } from './edits'
@@ -34,6 +37,8 @@ export interface SocketBackendOptions {
   socket?: string
   /** For reads, and for everything when no daemon answers. */
   direct: DirectBackend
+  /** This network namespace's identity; default the loader's netnsId (tests). */
+  netns?: () => string
 }
 
 export class SocketBackend implements Backend {
@@ -44,17 +49,39 @@ export class SocketBackend implements Backend {
   constructor(opts: SocketBackendOptions) {
     this.socket = socketPath(opts.socket)
     this.#direct = opts.direct
+    this.#absent = `no xvs daemon answers on ${this.socket}`
+    this.#netns = opts.netns ?? netnsId
   }
 
-  /** The daemon's connection, or null when none answers on the socket. */
+  /** Why daemon() is null: nobody answers, or the daemon that does serves another network namespace. */
+  #absent = `no xvs daemon answers on ${socketPath()}`
+
+  /** The connection to this network namespace's daemon, or null when there is none. */
   daemon(): Promise<DaemonClient | null> {
-    this.#client ??= DaemonClient.tryConnect({ socket: this.socket })
+    this.#client ??= (async () => {
+      const c = await DaemonClient.tryConnect({ socket: this.socket })
+      if (!c) return null
+      const ping = (await c.request('ping')) as { pid: number; netns?: string | null }
+      if (ping.netns && ping.netns !== this.#netns()) {
+        c.close()
+        this.#absent = `the xvs daemon on ${this.socket} (pid ${ping.pid}) serves another network namespace`
+        return null
+      }
+      return c
+    })()
     return this.#client
+  }
+
+  readonly #netns: () => string
+
+  /** Why there is no daemon for this namespace (for `xvs reload`'s error). */
+  get absentReason(): string {
+    return this.#absent
   }
 
   async #call(method: Parameters<DaemonClient['request']>[0], params?: object): Promise<unknown> {
     const c = await this.daemon()
-    if (!c) throw new XvsError('ENODAEMON', `no xvs daemon answers on ${this.socket}`)
+    if (!c) throw new XvsError('ENODAEMON', this.#absent)
     return c.request(method, params as never)
   }
 

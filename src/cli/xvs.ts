@@ -247,7 +247,8 @@ See also: xvsadm --help (ipvsadm's command line, flag for flag).
     .action(async (o: { json?: boolean }) => {
       const b = ctx.backend()
       if (!(b instanceof SocketBackend) || !(await b.daemon())) {
-        throw new XvsError('ENODAEMON', `no xvs daemon answers on ${socketPath()}`, { hint: 'start it (systemctl start xvs, or xvs daemon --config FILE); without a daemon, xvs apply FILE' })
+        const why = b instanceof SocketBackend ? b.absentReason : `no xvs daemon answers on ${socketPath()}`
+        throw new XvsError('ENODAEMON', why, { hint: 'start it (systemctl start xvs, or xvs daemon --config FILE); without a daemon, xvs apply FILE' })
       }
       const r = await b.reload()
       for (const w of r.warnings) ctx.io.err(`xvs: warning: ${w}\n`)

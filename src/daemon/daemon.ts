@@ -798,7 +798,7 @@ export class Daemon {
   /** What the control socket serves. */
   handlers(): Handlers {
     return {
-      ping: () => ({ pid: process.pid, version: xvsVersion(), protocol: PROTOCOL_VERSION }),
+      ping: () => ({ pid: process.pid, version: xvsVersion(), protocol: PROTOCOL_VERSION, netns: this.host.netns?.() ?? null }),
       status: () => this.status(),
       list: () => ({ services: this.list() }),
       health: () => ({ targets: this.health() }),

@@ -5,7 +5,7 @@
 import type { XdpMode } from '../bpf'
 import type { BpfMap } from '../bpf'
 import { Proto, Real, RealFlags, Service, ServiceKey, Settings, Stats, decodeGroupRanges, statCounterNames } from '../dataplane/abi'
-import { detachOne, findDataplane, loadDataplane, unloadDataplane, type Dataplane } from '../dataplane/loader'
+import { detachOne, findDataplane, loadDataplane, netnsId, unloadDataplane, type Dataplane } from '../dataplane/loader'
 import { applyModel, type ApplyResult, type WriterOptions } from '../dataplane/writer'
 import { readConnCounters, writeConnCounts } from '../dataplane/conncount'
 import type { Model } from '../model/types'
@@ -77,6 +77,8 @@ export interface DataplaneHost {
   unload(): void
   /** Close our handles; the data plane keeps running. */
   close(): void
+  /** This network namespace's identity (the loader's netnsId), so clients can tell whose daemon answers. */
+  netns?(): string
   /** The loaded data plane itself (HA connection sync reads and writes its conn table); fakes leave it out. */
   dataplane?(): Dataplane
 }
@@ -116,6 +118,10 @@ export class BpfHost implements DataplaneHost {
 
   dataplane(): Dataplane {
     return this.d
+  }
+
+  netns(): string {
+    return netnsId()
   }
 
   runningInterfaces(): string[] {

@@ -36,7 +36,7 @@ export const CONFIG_FORMATS: readonly ConfigFormat[] = ['yaml', 'ipvsadm', 'keep
 
 /** What each method takes. */
 export interface MethodParams {
-  /** {pid, version, protocol}. */
+  /** {pid, version, protocol, netns}: netns identifies the daemon's network namespace (one socket path may be reached from several). */
   ping: Record<string, never>
   /** The daemon, its config and data plane, health and sweeper in brief. */
   status: Record<string, never>

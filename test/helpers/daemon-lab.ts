@@ -36,11 +36,11 @@ export function daemonBuildProblem(): string | undefined {
   return undefined
 }
 
-/** Run `xvs ARGS` (the built command line) in the lab director's namespace, talking to `socket`. */
-export function xvsIn(topo: Topology, socket: string, args: string[]): { status: number | null; stdout: string; stderr: string } {
+/** Run `xvs ARGS` (the built command line) in the lab director's namespace (or `ns`), talking to `socket`. */
+export function xvsIn(topo: Topology, socket: string, args: string[], ns = topo.director.ns): { status: number | null; stdout: string; stderr: string } {
   const env: NodeJS.ProcessEnv = { ...process.env, XVS_SOCKET: socket }
   delete env.NODE_OPTIONS
-  const r = spawnSync('ip', ['netns', 'exec', topo.director.ns, process.execPath, path.join(ROOT, 'dist', 'src', 'cli', 'xvs.js'), ...args],
+  const r = spawnSync('ip', ['netns', 'exec', ns, process.execPath, path.join(ROOT, 'dist', 'src', 'cli', 'xvs.js'), ...args],
     { env, encoding: 'utf8', timeout: 60_000 })
   return { status: r.status, stdout: r.stdout, stderr: r.stderr }
 }

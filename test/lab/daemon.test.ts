@@ -214,7 +214,7 @@ t.test('/metrics: scraped from the director and parsed as Prometheus text', opts
   t.doesNotThrow(() => parsePrometheus(viaSocket), 'the socket serves the same page')
 })
 
-t.test('the command line through the socket: status shows the daemon, reload reports a refused file, edits go through the daemon', opts, async (t) => {
+t.test('the command line through the socket: status shows the daemon, reload reports a refused file, edits go through the daemon, other namespaces are not its', opts, async (t) => {
   const lab = await daemonLab(t)
   const { topo } = lab
   const cfg = (w1: number) => daemonConfig(topo, { reals: [{ node: 0, weight: w1 }, { node: 1 }], check: CHECK })
@@ -247,6 +247,11 @@ t.test('the command line through the socket: status shows the daemon, reload rep
   t.match(st2.config, { source: 'text', generation: 3 }, 'the daemon runs the edited config')
   t.same((await lab.list())[0]!.reals.map((r) => r.configuredWeight), [4, 3], 'with the new weight, the other kept')
   t.equal((await lab.health()).length, 2, 'and its health checks (the maps hold none of that)')
+
+  // The socket path is the host's, not the namespace's: from another namespace it is not this daemon.
+  const elsewhere = xvsIn(topo, lab.socket, ['reload'], topo.client.ns)
+  t.equal(elsewhere.status, 2, 'xvs reload from another network namespace: exit 2')
+  t.match(elsewhere.stderr, /serves another network namespace/)
 
   const unload = xvs('unload')
   t.not(unload.status, 0, 'unload is refused while the daemon runs')
