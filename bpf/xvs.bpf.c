@@ -196,8 +196,16 @@ static __always_inline int xvs_handle_flow(struct xdp_md *ctx, struct xvs_pkt *p
 			xvs_count(XVS_STAT_CONN_EXPIRED);
 		} else if (is_tcp && xvs_tcp_is_initial_syn(pkt->tcp_flags) &&
 			   (conn->state == XVS_CONN_S_TIME_WAIT ||
-			    conn->state == XVS_CONN_S_CLOSE)) {
-			/* a new connection reusing the ports of a closed one: schedule it afresh */
+			    conn->state == XVS_CONN_S_CLOSE ||
+			    conn->state == XVS_CONN_S_FIN_WAIT)) {
+			/*
+			 * A new connection reusing the ports of a closed one: schedule it
+			 * afresh. FIN_WAIT counts as closed because this director sees only
+			 * the client's side, where a cleanly closed connection stays in
+			 * FIN_WAIT (IPVS conn_reuse_mode bit 2, for connections without
+			 * output); otherwise a client reusing a port within tcpfin seconds
+			 * would join its old connection's server.
+			 */
 			xvs_conn_remove(&pkt->key, conn);
 			xvs_count(XVS_STAT_CONN_REUSED);
 		} else {

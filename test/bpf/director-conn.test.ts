@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 // The director's connection table through BPF_PROG_TEST_RUN: TCP states (the IPVS input-only
 // table), every state's timeout, quiesced / removed / down real servers with expire_nodest_conn 0
-// and 1, port reuse after TIME_WAIT/CLOSE, sloppy_tcp, UDP expiry with a 1 s timeout, one-packet
+// and 1, port reuse after TIME_WAIT/CLOSE/FIN_WAIT, sloppy_tcp, UDP expiry with a 1 s timeout, one-packet
 // scheduling, and entries of a replaced service.
 //
 // Timeouts are checked two ways: once in real time (a 1 s UDP timeout and a bounded wait), and for
@@ -209,14 +209,14 @@ t.test('a real server moved to another service no longer serves the old one', ne
   runRow(t, d, { description: 'and a new SYN finds no server of service 0', input: seg(44001, 'S'), verdict: 'drop', counters: { drop_no_backend: 1 } })
 })
 
-t.test('port reuse: a SYN on a TIME_WAIT or CLOSE entry is a new connection', needsRoot, async (t) => {
+t.test('port reuse: a SYN on a TIME_WAIT, CLOSE or FIN_WAIT entry is a new connection', needsRoot, async (t) => {
   const d = Director.load(t)
   setup(d)
-  for (const [name, closing] of [['TIME_WAIT', ['S', 'F']], ['CLOSE', ['S', 'A', 'R']]] as const) {
-    const sport = name === 'CLOSE' ? 45000 : 45100
+  for (const [name, closing] of [['TIME_WAIT', ['S', 'F']], ['CLOSE', ['S', 'A', 'R']], ['FIN_WAIT', ['S', 'A', 'FA', 'A']]] as const) {
+    const sport = name === 'CLOSE' ? 45000 : name === 'TIME_WAIT' ? 45100 : 45300
     d.setRrCursor(2, 0)
     for (const f of closing) d.run(seg(sport, f, VIP2))
-    t.equal(d.conn(tkey(sport, VIP2))?.state, name === 'CLOSE' ? S.CLOSE : S.TIME_WAIT, `${name}: reached`)
+    t.equal(d.conn(tkey(sport, VIP2))?.state, S[name], `${name}: reached`)
     t.equal(d.conn(tkey(sport, VIP2))?.real_id, 3, `${name}: on real 3`)
     const before = d.conn(tkey(sport, VIP2))!.created_ns
     d.setRrCursor(2, 1)
