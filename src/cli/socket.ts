@@ -21,6 +21,7 @@ import { DaemonClient, socketPath } from '../daemon/client'
 import type { DaemonStatus, ReloadReport } from '../daemon/daemon'
 import type { ServiceRef } from '../config'
 import { netnsId } from '../dataplane/loader'
+import fs from 'node:fs'
 import type { ApplyReport, Backend, ConnRow, Edit, InspectResult, LoadReport, LoadRequest, MapKind, Snapshot, Status } from './backend'
 import { DirectBackend } from './direct'
 import { applyEdits, relocate } from './edits'
@@ -164,4 +165,9 @@ export class SocketBackend implements Backend {
     void this.#client?.then((c) => c?.close())
     this.#direct.close()
   }
+}
+
+/** Through the daemon's control socket when one may run (its socket exists; SocketBackend falls back when none answers). */
+export function withDaemon(direct: DirectBackend): Backend {
+  return fs.existsSync(socketPath()) ? new SocketBackend({ direct }) : direct
 }

@@ -15,10 +15,9 @@ import { loadDecap, unloadDecap } from '../dataplane/decap'
 import { MAP_KINDS, StateError, type Backend, type Edit, type MapKind, type ServerSettings, type ServiceSettings } from './backend'
 import { DirectBackend } from './direct'
 import { XvsError } from '../errors'
-import { SocketBackend } from './socket'
+import { SocketBackend, withDaemon } from './socket'
 import { daemonCommand, runDaemonWithFlags, type DaemonFlags } from '../daemon/main'
 import { socketPath } from '../daemon/client'
-import fs from 'node:fs'
 import { refText } from './edits'
 import { EXIT, EXIT_HELP, UsageError, errorText, exitCodeOf } from './exit'
 import { formatApply, formatConns, formatCounters, formatDiff, formatList, formatStatus, numeric, rates, table, type NameOf } from './format'
@@ -518,10 +517,6 @@ function usageFromCommander(e: CommanderError, argv: readonly string[]): UsageEr
   return new UsageError(msg, `see xvs ${words.length ? `${words.join(' ')} ` : ''}--help`)
 }
 
-/** Through the daemon's control socket when one may run (its socket exists; SocketBackend falls back when none answers). */
-function withDaemon(direct: DirectBackend): Backend {
-  return fs.existsSync(socketPath()) ? new SocketBackend({ direct }) : direct
-}
 
 function formatDaemonStatus(d: NonNullable<Awaited<ReturnType<SocketBackend['daemonStatus']>>>): string {
   const r = d.config.lastReload

@@ -13,6 +13,7 @@ import { serviceKey } from '../model/diff'
 import type { Model } from '../model/types'
 import { StateError, type ApplyReport, type Backend, type Edit, type StateReason } from './backend'
 import { DirectBackend } from './direct'
+import { withDaemon } from './socket'
 import { editOf } from './edits'
 import { compareServers, compareServices, formatConns, formatList, formatTimeouts, numeric, rates, IPVS_VERSION } from './format'
 import { cliLogger, packageVersion, processIo, type CliIo } from './io'
@@ -221,7 +222,8 @@ export async function xvsadm(argv: readonly string[], io: CliIo = processIo(), b
   }
 
   const log = cliLogger('xvsadm')
-  const b = backend?.() ?? new DirectBackend({ log, autoLoad: 'never' })
+  // While a daemon runs it owns the desired state: changes go through its control socket.
+  const b = backend?.() ?? withDaemon(new DirectBackend({ log, autoLoad: 'never' }))
   try {
     if (!(await b.loaded())) {
       try {
