@@ -18,6 +18,7 @@ import path from 'node:path'
 import { ArgumentError, XvsError } from '../errors'
 import { silentLogger, type Logger } from '../log'
 import { inNetns, ipIn, run, runAsync, tryRun, type RunOptions } from './exec'
+import { isBpffs, netnsCookie, withNetns } from '../bpf'
 
 export type Shape = 'bridge' | 'routed'
 export type Role = 'client' | 'director' | 'real' | 'switch'
@@ -387,9 +388,28 @@ function killNamespaceProcesses(ns: string): void {
 }
 
 /** Deletes ns after killing what runs inside; returns an error text if it is still there afterwards. */
+/**
+ * xvs pins a data plane under <bpffs>/xvs/ns<cookie>/ (src/dataplane/loader.ts), and a daemon that
+ * exits leaves it there on purpose; a lab's namespace dies with the lab, so its pins go too. The
+ * cookie is only known from inside the namespace, so this runs before the namespace is deleted.
+ */
+function removeXvsPins(ns: string): void {
+  let cookie: string
+  try {
+    cookie = withNetns(ns, () => netnsCookie())
+  } catch {
+    return // no addon built, or the namespace is already gone: nothing of ours can be pinned
+  }
+  for (const root of new Set([process.env.XVS_BPFFS ?? '/sys/fs/bpf', '/sys/fs/bpf'])) {
+    const dir = path.join(root, 'xvs', `ns${cookie}`)
+    if (isBpffs(root) && fs.existsSync(dir)) fs.rmSync(dir, { recursive: true, force: true })
+  }
+}
+
 function deleteNamespace(ns: string): string | undefined {
   if (!namespaceExists(ns)) return undefined
   killNamespaceProcesses(ns)
+  removeXvsPins(ns)
   const res = tryRun(['ip', 'netns', 'del', ns])
   if (namespaceExists(ns)) return `ip netns del ${ns}: ${res.stderr.trim() || 'still present'}`
   return undefined
