@@ -15,6 +15,7 @@ import {
 } from './abi'
 import type { BpfMap } from '../bpf'
 import { encodeAddr } from './codec'
+import { flowTimeoutS } from './conncount'
 import type { Dataplane } from './loader'
 
 export interface ServiceEntry { key: ServiceKeyValue; value: ServiceValue }
@@ -250,20 +251,9 @@ export function readConns(dp: Dataplane): ConnEntry[] {
 
 /** Seconds a connection in `state` lives after its last packet (IPVS's per-state timeouts). */
 export function stateTimeout(state: number, timeouts: { tcp: number; tcpfin: number; udp: number }): number {
-  switch (state) {
-    case ConnState.ESTABLISHED: return timeouts.tcp
-    case ConnState.FIN_WAIT: return timeouts.tcpfin
-    case ConnState.UDP: return timeouts.udp
-    case ConnState.SYN_SENT: return Timeouts.SYN_SENT_S
-    case ConnState.SYN_RECV: return Timeouts.SYN_RECV_S
-    case ConnState.TIME_WAIT: return Timeouts.TIME_WAIT_S
-    case ConnState.CLOSE: return Timeouts.CLOSE_S
-    case ConnState.CLOSE_WAIT: return Timeouts.CLOSE_WAIT_S
-    case ConnState.LAST_ACK: return Timeouts.LAST_ACK_S
-    case ConnState.LISTEN: return Timeouts.LISTEN_S
-    case ConnState.SYNACK: return Timeouts.SYNACK_S
-    default: return Timeouts.NONE_S
-  }
+  // One table of per-state timeouts: the packet path's, as conncount.ts mirrors it.
+  return flowTimeoutS(state === ConnState.UDP ? Proto.UDP : Proto.TCP, state,
+    { tcp_timeout_s: timeouts.tcp, tcp_fin_timeout_s: timeouts.tcpfin, udp_timeout_s: timeouts.udp })
 }
 
 /**
