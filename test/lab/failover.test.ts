@@ -33,6 +33,8 @@ t.test('xvs <-> xvs: takeover within Master_Down_Interval, synced flows continue
   const p2 = await lab.startXvs('dir2', failoverConfig(topo, { priority: 100, peer: d1.ipv4 }))
   await lab.waitState('dir', 'MASTER', 10_000)
   t.equal((await lab.vrrp('dir2')).state, 'BACKUP', 'dir2 is BACKUP')
+  // dir2 learns the master's address from its next advert (one advert interval after dir's election).
+  await lab.waitFor('dir2 hears dir', async () => (await lab.vrrp('dir2')).master === d1.ipv4, 5000).catch(() => undefined)
   t.equal((await lab.vrrp('dir2')).master, d1.ipv4, 'dir2 hears dir as master')
   t.ok(lab.holds('dir', vip) && lab.holds('dir', vip6), 'the master holds both VIPs')
   t.notOk(lab.holds('dir2', vip) || lab.holds('dir2', vip6), 'the backup holds neither')
