@@ -166,3 +166,15 @@ export function noop(): void {}
 export function excerpt(text: string, max = 60): string {
   return JSON.stringify(text.length > max ? `${text.slice(0, max)}...` : text)
 }
+
+/**
+ * What every checker does first: start timing, refuse a bad target, pick the port (the spec's, else
+ * the target's), arm the deadline. A refusal is a failed result, never a throw.
+ */
+export function beginCheck(target: CheckTarget, spec: { port?: number; timeoutMs?: number }, signal: AbortSignal,
+  what: string): { refused: CheckResult } | { watch: Stopwatch; port: number; limit: Deadline } {
+  const watch = new Stopwatch()
+  const problem = targetProblem(target)
+  if (problem !== undefined) return { refused: watch.result(false, problem) }
+  return { watch, port: spec.port ?? target.port, limit: deadline(signal, spec.timeoutMs, what) }
+}

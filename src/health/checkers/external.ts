@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { ArgumentError } from '../../errors'
 import type { Checker, CheckResult, CheckTarget, ExternalCheckSpec } from '../types'
-import { abortDetail, assertOptionalMs, assertOptionalSize, assertPort, compileRegex, deadline, describeError, excerpt, Stopwatch, targetProblem } from './common'
+import { abortDetail, assertOptionalMs, assertOptionalSize, assertPort, beginCheck, compileRegex, describeError, excerpt, Stopwatch } from './common'
 
 const DEFAULT_MAX_OUTPUT = 65536
 /** After the program exits, how long to wait for its output pipes to close (a background child may hold them). */
@@ -54,11 +54,9 @@ export class ExternalChecker implements Checker {
   }
 
   async run(target: CheckTarget, signal: AbortSignal): Promise<CheckResult> {
-    const watch = new Stopwatch()
-    const problem = targetProblem(target)
-    if (problem !== undefined) return watch.result(false, problem)
-    const port = this.spec.port ?? target.port
-    const limit = deadline(signal, this.spec.timeoutMs, 'program')
+    const start = beginCheck(target, this.spec, signal, 'program')
+    if ('refused' in start) return start.refused
+    const { watch, port, limit } = start
     try {
       const outcome = await this.execute(this.command(target), target.address, port, limit.signal)
       return this.judge(watch, outcome)

@@ -14,11 +14,9 @@ import {
   assertOptionalMs,
   assertOptionalSize,
   assertPort,
+  beginCheck,
   compileRegex,
-  deadline,
   describeError,
-  Stopwatch,
-  targetProblem,
 } from './common'
 
 const DEFAULT_MAX_BODY = 1024 * 1024
@@ -91,11 +89,9 @@ export class HttpChecker implements Checker {
   }
 
   async run(target: CheckTarget, signal: AbortSignal): Promise<CheckResult> {
-    const watch = new Stopwatch()
-    const problem = targetProblem(target)
-    if (problem !== undefined) return watch.result(false, problem)
-    const port = this.spec.port ?? target.port
-    const limit = deadline(signal, this.spec.timeoutMs, 'http check')
+    const start = beginCheck(target, this.spec, signal, 'http check')
+    if ('refused' in start) return start.refused
+    const { watch, port, limit } = start
     try {
       let detail = ''
       for (const url of this.urls) {

@@ -11,13 +11,11 @@ import {
   assertOptionalMs,
   assertOptionalSize,
   assertPort,
+  beginCheck,
   compileRegex,
   connectTcp,
-  deadline,
   describeError,
   excerpt,
-  Stopwatch,
-  targetProblem,
 } from './common'
 
 const DEFAULT_MAX_READ = 65536
@@ -47,11 +45,9 @@ export class SendExpectChecker implements Checker {
   }
 
   async run(target: CheckTarget, signal: AbortSignal): Promise<CheckResult> {
-    const watch = new Stopwatch()
-    const problem = targetProblem(target)
-    if (problem !== undefined) return watch.result(false, problem)
-    const port = this.spec.port ?? target.port
-    const limit = deadline(signal, this.spec.timeoutMs, 'send/expect')
+    const start = beginCheck(target, this.spec, signal, 'send/expect')
+    if ('refused' in start) return start.refused
+    const { watch, port, limit } = start
     let socket: net.Socket | undefined
     try {
       const outcome = await connectTcp(target.address, port, this.spec, limit.signal)

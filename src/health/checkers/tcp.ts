@@ -2,7 +2,7 @@
 // TCP connect (keepalived TCP_CHECK): healthy when the three-way handshake completes. The connection
 // is closed at once; nothing is sent.
 import type { Checker, CheckResult, CheckTarget, TcpCheckSpec } from '../types'
-import { assertOptionalMs, assertPort, connectTcp, deadline, Stopwatch, targetProblem } from './common'
+import { assertOptionalMs, assertPort, beginCheck, connectTcp } from './common'
 
 export class TcpChecker implements Checker {
   readonly type = 'tcp'
@@ -16,11 +16,9 @@ export class TcpChecker implements Checker {
   }
 
   async run(target: CheckTarget, signal: AbortSignal): Promise<CheckResult> {
-    const watch = new Stopwatch()
-    const problem = targetProblem(target)
-    if (problem !== undefined) return watch.result(false, problem)
-    const port = this.spec.port ?? target.port
-    const limit = deadline(signal, this.spec.timeoutMs, 'connect')
+    const start = beginCheck(target, this.spec, signal, 'connect')
+    if ('refused' in start) return start.refused
+    const { watch, port, limit } = start
     try {
       const outcome = await connectTcp(target.address, port, this.spec, limit.signal)
       if ('error' in outcome) return watch.result(false, outcome.error)
