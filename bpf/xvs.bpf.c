@@ -5,11 +5,12 @@
  *   parse -> ICMP error? follow its connection
  *         -> service lookup: (VIP, proto, port), then (VIP, proto, 0),
  *            then the service groups' port ranges of (VIP, proto)
- *         -> not a service: XDP_PASS, untouched
+ *         -> not a service: a nat/fullnat reply? translate it back;
+ *            else XDP_PASS, untouched
  *         -> connection lookup: a hit keeps its real server
  *         -> miss: persistence template or scheduler (TCP only on a SYN),
  *            create the entry, count it on its real server
- *         -> forward (dr, tun; nat/fullnat later) -> count
+ *         -> forward (dr, tun, nat, fullnat) -> count
  */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
@@ -23,6 +24,12 @@
 #include "xvs/sched.h"
 #include "xvs/persist.h"
 #include "xvs/forward.h"
+#include "xvs/nat.h"
+
+static __always_inline int xvs_is_nat(const struct xvs_real *real)
+{
+	return real->method == XVS_FWD_NAT || real->method == XVS_FWD_FULLNAT;
+}
 
 /* Puts the ABI enums into this object's BTF for userspace; never read. */
 const volatile struct xvs_abi_enums xvs_abi_enums;
@@ -61,6 +68,12 @@ static __always_inline int xvs_handle_icmp_error(struct xdp_md *ctx, struct xvs_
 	if (!set)
 		return XDP_ABORTED;
 	conn = bpf_map_lookup_elem(&xvs_conns, &pkt->key);
+	if (!conn && set->nat) {
+		/* about a packet the director translated towards a real server? */
+		action = xvs_nat_icmp_out(ctx, pkt);
+		if (action >= 0)
+			return action;
+	}
 	/* an expired entry is no connection, whether or not the sweeper has removed it */
 	if (!conn || xvs_conn_expired(conn, pkt->key.proto, set, bpf_ktime_get_ns()))
 		return xvs_verdict(XVS_STAT_PASS_ICMP_NO_CONN, XDP_PASS);
@@ -70,6 +83,16 @@ static __always_inline int xvs_handle_icmp_error(struct xdp_md *ctx, struct xvs_
 	if (!real || !xvs_real_alive(real, service_id))
 		return xvs_verdict(XVS_STAT_DROP_REAL_UNAVAILABLE, XDP_DROP);
 
+	if (conn->flags & XVS_CONN_F_NAT) {
+		struct xvs_nat_src st = {
+			.laddr = conn->laddr, .lport = conn->lport,
+			.real_id = real_id, .service_id = service_id,
+		};
+
+		if (!xvs_is_nat(real))
+			return xvs_verdict(XVS_STAT_DROP_BAD_REAL, XDP_DROP);
+		return xvs_account(xvs_nat_icmp_in(ctx, real, pkt, &st), service_id, real_id, pkt, 0);
+	}
 	action = xvs_forward(ctx, real, pkt);
 	if (action == XDP_TX || action == XDP_REDIRECT)
 		xvs_count(XVS_STAT_ICMP_FORWARDED);
@@ -165,8 +188,9 @@ static __always_inline int xvs_handle_flow(struct xdp_md *ctx, struct xvs_pkt *p
 	struct xvs_service svc;
 	struct xvs_conn *conn = NULL;
 	struct xvs_real *real = NULL;
+	struct xvs_nat_src st = {};
 	__u32 real_id = XVS_REAL_NONE;
-	int one_packet, is_tcp, sched, persistent;
+	int one_packet, is_tcp, sched, persistent, action;
 	int new_conn = 0;
 	__u32 until_s = 0;
 	__u64 now;
@@ -175,9 +199,15 @@ static __always_inline int xvs_handle_flow(struct xdp_md *ctx, struct xvs_pkt *p
 	if (!set)
 		return XDP_ABORTED;
 	found = xvs_service_lookup(&pkt->key, &skey, set);
-	if (!found)
-		/* later: nat/fullnat replies from RIP:rport are looked up here */
+	if (!found) {
+		/* only while some real server uses nat: the director's own traffic pays nothing */
+		if (set->nat) {
+			action = xvs_nat_reply(ctx, pkt);
+			if (action >= 0)
+				return action;
+		}
 		return xvs_verdict(XVS_STAT_PASS_NOT_SERVICE, XDP_PASS);
+	}
 	/* one consistent copy: userspace may replace the entry (a table flip) meanwhile */
 	svc = *found;
 
@@ -197,23 +227,30 @@ static __always_inline int xvs_handle_flow(struct xdp_md *ctx, struct xvs_pkt *p
 		} else if (is_tcp && xvs_tcp_is_initial_syn(pkt->tcp_flags) &&
 			   (conn->state == XVS_CONN_S_TIME_WAIT ||
 			    conn->state == XVS_CONN_S_CLOSE ||
-			    conn->state == XVS_CONN_S_FIN_WAIT)) {
+			    (conn->state == XVS_CONN_S_FIN_WAIT && !(conn->flags & XVS_CONN_F_NAT)))) {
 			/*
 			 * A new connection reusing the ports of a closed one: schedule it
-			 * afresh. FIN_WAIT counts as closed because this director sees only
-			 * the client's side, where a cleanly closed connection stays in
-			 * FIN_WAIT (IPVS conn_reuse_mode bit 2, for connections without
-			 * output); otherwise a client reusing a port within tcpfin seconds
-			 * would join its old connection's server.
+			 * afresh. For dr/tun FIN_WAIT counts as closed because this
+			 * director sees only the client's side, where a cleanly closed
+			 * connection stays in FIN_WAIT (IPVS conn_reuse_mode bit 2, for
+			 * connections without output); otherwise a client reusing a port
+			 * within tcpfin seconds would join its old connection's server.
 			 */
 			xvs_conn_remove(&pkt->key, conn);
 			xvs_count(XVS_STAT_CONN_REUSED);
 		} else {
 			real = xvs_real_get(conn->real_id);
-			if (real && xvs_real_alive(real, svc.id)) {
+			if (real && !(conn->flags & XVS_CONN_F_NAT) != !xvs_is_nat(real)) {
+				/* the server's method changed under the flow: a stale entry */
+				xvs_conn_remove(&pkt->key, conn);
+				xvs_count(XVS_STAT_CONN_EXPIRED);
+				real = NULL;
+			} else if (real && xvs_real_alive(real, svc.id)) {
 				real_id = conn->real_id;
+				st.laddr = conn->laddr;
+				st.lport = conn->lport;
 				/* a refreshed flow keeps its persistence template alive */
-				if (xvs_conn_touch(conn, pkt, now) && persistent)
+				if (xvs_conn_touch(conn, pkt, now, xvs_tcp_in_dir(conn->flags)) && persistent)
 					xvs_persist_touch(&svc, &skey, &pkt->key,
 							  xvs_conn_until_s(pkt->key.proto, conn->state,
 									   now, set));
@@ -253,17 +290,35 @@ static __always_inline int xvs_handle_flow(struct xdp_md *ctx, struct xvs_pkt *p
 				sched = xvs_persist_create(&svc, &skey, &pkt->key, sched, until_s);
 		}
 		real_id = sched;
-		if (one_packet)
+		real = xvs_real_get(real_id);
+		if (!real)
+			return xvs_verdict(XVS_STAT_DROP_BAD_REAL, XDP_DROP);
+		if (xvs_is_nat(real)) {
+			/* replies need the entry: no one-packet scheduling (the writer refuses it) */
+			if (one_packet)
+				return xvs_verdict(XVS_STAT_DROP_BAD_REAL, XDP_DROP);
+			st.real_id = real_id;
+			st.service_id = svc.id;
+			sched = xvs_nat_conn_create(pkt, real, now, &st);
+			if (sched <= 0)
+				return xvs_verdict(sched ? -sched : XVS_STAT_DROP_BAD_REAL, XDP_DROP);
+			real_id = sched;
+		} else if (one_packet) {
 			xvs_count(XVS_STAT_ONE_PACKET);
-		else
+		} else {
 			real_id = xvs_conn_create(pkt, svc.id, real_id, now);
+		}
 		real = xvs_real_get(real_id);
 		new_conn = 1;
 	}
 	if (!real)
 		return xvs_verdict(XVS_STAT_DROP_BAD_REAL, XDP_DROP);
 
-	return xvs_account(xvs_forward(ctx, real, pkt), svc.id, real_id, pkt, new_conn);
+	if (xvs_is_nat(real))
+		action = xvs_fwd_nat(ctx, real, pkt, &st);
+	else
+		action = xvs_forward(ctx, real, pkt);
+	return xvs_account(action, svc.id, real_id, pkt, new_conn);
 }
 
 SEC("xdp")

@@ -8,7 +8,7 @@ import { addr, be16, bytes, defineStruct, mac, pad, s32, u8, u16, u32, u64, AF_I
 import { ArgumentError } from '../errors'
 
 /** Must equal XVS_ABI_VERSION; the loader refuses maps of another version. */
-export const ABI_VERSION = 1
+export const ABI_VERSION = 2
 
 export const objectPath = (name = 'xvs'): string => path.join(projectRoot(), 'out', 'bpf', `${name}.bpf.o`)
 
@@ -25,9 +25,9 @@ export type FwdMethodName = Lowercase<keyof typeof FwdMethod>
 
 export const ServiceFlags = { SCHED_FALLBACK: 1, HASH_SRC_ADDR: 2, HASH_SRC_PORT: 4, ONE_PACKET: 8, PERSISTENT: 16 } as const
 export const RealFlags = { QUIESCED: 1, REMOVED: 2, DOWN: 4 } as const
-export const ConnFlags = { SLOPPY: 1, TEMPLATE: 2 } as const
-/** xvs_conn_key.kind: a flow, or a persistence template's key (abi.h enum xvs_conn_kind). */
-export const ConnKind = { FLOW: 0, TEMPLATE: 1 } as const
+export const ConnFlags = { SLOPPY: 1, TEMPLATE: 2, NAT: 4, FULLNAT: 8 } as const
+/** xvs_conn_key.kind: a flow, a persistence template's key, or a nat reply's (abi.h enum xvs_conn_kind). */
+export const ConnKind = { FLOW: 0, TEMPLATE: 1, REPLY: 2 } as const
 
 export const ConnState = {
   NONE: 0, ESTABLISHED: 1, SYN_SENT: 2, SYN_RECV: 3, FIN_WAIT: 4, TIME_WAIT: 5, CLOSE: 6, CLOSE_WAIT: 7,
@@ -37,7 +37,8 @@ export const ConnState = {
 export const Limits = {
   MAX_SERVICES: 1024, MAX_REALS: 4096, CONNS_DEFAULT: 262144, TX_PORTS_MAX: 64, DECAP_ADDRS_MAX: 64,
   REAL_NONE: 0, SVC_TABLE_MAP_FLAGS: 1 << 12, MH_DEFAULT_SIZE: 16381, MH_MAX_SIZE: 131071, SH_TABLE_SIZE: 256,
-  GROUP_RANGES_MAX: 64, LOCALITY_SET_MAX: 16, LOCALITY_ENTRIES: 16384,
+  GROUP_RANGES_MAX: 64, LOCALITY_SET_MAX: 16, LOCALITY_ENTRIES: 16384, LADDRS_PER_FAMILY: 32, LADDRS_MAX: 64,
+  FNAT_PORT_MIN: 1024, FNAT_PORT_MAX: 32767, FNAT_PORT_TRIES: 16,
 } as const
 
 export const Timeouts = {
@@ -83,12 +84,14 @@ export const ConnKey = defineStruct<ConnKey>('xvs_conn_key', [
   ['kind', u8], ['pad0', pad(1)],
 ])
 
+// laddr has the key's family, which the value does not hold: raw bytes here (see connLaddr).
 export interface Conn {
   last_seen_ns: bigint; created_ns: bigint; real_id: number; service_id: number; state: number; flags: number; ctl_until_s?: number
+  lport?: number; laddr?: Buffer
 }
 export const Conn = defineStruct<Conn>('xvs_conn', [
   ['last_seen_ns', u64], ['created_ns', u64], ['real_id', u32], ['service_id', u32], ['state', u8], ['flags', u8],
-  ['pad0', pad(2)], ['ctl_until_s', u32],
+  ['lport', be16], ['ctl_until_s', u32], ['laddr', bytes(16)],
 ])
 
 /** Connections per real server (xvs_real_conns), as IPVS counts them; the counts are signed (abi.h). */
@@ -183,12 +186,14 @@ export const Stats = defineStruct<Stats>('xvs_stats', [
 export interface Settings {
   tcp_timeout_s: number; tcp_fin_timeout_s: number; udp_timeout_s: number; hash_seed: number
   expire_nodest_conn: number; sloppy_tcp: number; tun_ttl: number; service_groups?: number; default_mtu: number
-  tun_src_v4: string; tun_src_v6: string
+  nat?: number; tun_src_v4: string; tun_src_v6: string
+  fnat_port_min?: number; fnat_port_max?: number; laddrs_v4?: number; laddrs_v6?: number
 }
 export const Settings = defineStruct<Settings>('xvs_settings', [
   ['tcp_timeout_s', u32], ['tcp_fin_timeout_s', u32], ['udp_timeout_s', u32], ['hash_seed', u32],
-  ['expire_nodest_conn', u8], ['sloppy_tcp', u8], ['tun_ttl', u8], ['service_groups', u8], ['default_mtu', u16], ['pad1', pad(2)],
+  ['expire_nodest_conn', u8], ['sloppy_tcp', u8], ['tun_ttl', u8], ['service_groups', u8], ['default_mtu', u16], ['nat', u8], ['pad1', pad(1)],
   ['tun_src_v4', addr(AF_INET)], ['tun_src_v6', addr(AF_INET6)],
+  ['fnat_port_min', u16], ['fnat_port_max', u16], ['laddrs_v4', u8], ['laddrs_v6', u8], ['pad2', pad(2)],
 ])
 
 export interface DecapKey { addr: string; family: number }

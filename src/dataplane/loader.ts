@@ -21,7 +21,7 @@ export const MAP_NAMES = {
   settings: 'xvs_settings', services: 'xvs_services', reals: 'xvs_reals', svcTables: 'xvs_svc_tables',
   rrCursor: 'xvs_rr_cursor', conns: 'xvs_conns', svcStats: 'xvs_svc_stats', realStats: 'xvs_real_stats',
   counters: 'xvs_counters', txPorts: 'xvs_tx_ports', realConns: 'xvs_real_conns', groupRanges: 'xvs_grp_ranges',
-  locality: 'xvs_locality',
+  locality: 'xvs_locality', natRev: 'xvs_nat_rev', laddrs: 'xvs_laddrs',
 } as const
 export type MapKey = keyof typeof MAP_NAMES
 export type DataplaneMaps = Record<MapKey, BpfMap>
@@ -193,7 +193,8 @@ export function loadDataplane(opts: LoadOptions): LoadResult {
     for (const [key, name] of Object.entries(MAP_NAMES) as [MapKey, string][]) {
       if (running) obj.reuseMap(name, running.maps[key])
       else if (pins) obj.setPinPath(name, path.join(pins, name))
-      if (!running && key === 'conns' && opts.connTableSize) obj.setMaxEntries(name, opts.connTableSize)
+      // nat reply entries are as many as the connections at most
+      if (!running && (key === 'conns' || key === 'natRev') && opts.connTableSize) obj.setMaxEntries(name, opts.connTableSize)
     }
     obj.load()
     prog = obj.program(PROGRAM_NAME)
@@ -247,7 +248,10 @@ export function loadDataplane(opts: LoadOptions): LoadResult {
 export function loadDetached(opts: { object?: string; connTableSize?: number } = {}): Dataplane {
   const obj = BpfObject.open(opts.object ?? objectPath())
   try {
-    if (opts.connTableSize) obj.setMaxEntries(MAP_NAMES.conns, opts.connTableSize)
+    if (opts.connTableSize) {
+      obj.setMaxEntries(MAP_NAMES.conns, opts.connTableSize)
+      obj.setMaxEntries(MAP_NAMES.natRev, opts.connTableSize)
+    }
     obj.load()
     const prog = obj.program(PROGRAM_NAME)
     return new Dataplane(prog, openMaps(prog), ABI_VERSION, null)

@@ -8,13 +8,13 @@ import { parseIp, prefixToMask } from '../model/addr'
 import { defaultSettings, incompleteNote, portService, realServer, serviceGroup } from '../model/defaults'
 import type { Method, Model, RealServer, SchedFlag, Scheduler, Service as ModelService } from '../model/types'
 import {
-  Conn, ConnFlags, ConnKey, ConnState, Family, FwdMethod, Proto, Real, RealFlags, Sched, Service, ServiceFlags, ServiceKey,
+  Conn, ConnFlags, ConnKey, ConnState, Family, FwdMethod, Limits, Proto, Real, RealFlags, Sched, Service, ServiceFlags, ServiceKey,
   Settings, Stats, Timeouts, statCounterNames,
   type Conn as ConnValue, type ConnKey as ConnKeyValue, type Real as RealValue, type Service as ServiceValue,
   type ServiceKey as ServiceKeyValue, type Settings as SettingsValue,
 } from './abi'
 import type { BpfMap } from '../bpf'
-import { encodeAddr } from './codec'
+import { decodeAddr, encodeAddr } from './codec'
 import { flowTimeoutS } from './conncount'
 import type { Dataplane } from './loader'
 
@@ -152,8 +152,8 @@ export function modelService(e: ServiceEntry, reals: readonly RealEntry[]): Mode
 /**
  * The model of what the data plane runs: services (in creation order) with their real servers,
  * timeouts, expire_nodest_conn and the tunnel sources, the connection table's size and the
- * interfaces the program is attached to. What the maps do not hold (names, health checks, thresholds, sorry servers, quorum,
- * the fullnat address pool) is absent or at its default.
+ * interfaces the program is attached to, the fullnat local addresses. What the maps do not hold (names, health checks,
+ * thresholds, sorry servers, quorum) is absent or at its default.
  */
 export function readModel(dp: Dataplane, opts: { interfaces?: string[] } = {}): Model {
   const settings = readSettings(dp)
@@ -166,6 +166,7 @@ export function readModel(dp: Dataplane, opts: { interfaces?: string[] } = {}): 
       connTableSize: dp.maps.conns.maxEntries,
       interfaces: opts.interfaces ?? dp.attachments().map((a) => a.ifname).sort(),
       tunnelSources: [settings.tun_src_v4, settings.tun_src_v6].filter((a) => a !== '').map(canonical),
+      localAddresses: readLocalAddresses(dp, settings),
     },
     services: ((byService) => readServices(dp).map((e) => modelService(e, byService.get(e.value.id) ?? [])))(realsByService(reals)),
   }
@@ -187,12 +188,25 @@ export function heldPart(desired: Model, current: Model): Model {
   return {
     settings: {
       ...desired.settings,
-      localAddresses: current.settings.localAddresses,
       interfaces: current.settings.interfaces,
       connTableSize: current.settings.connTableSize,
     },
     services: desired.services.map(service),
   }
+}
+
+/** The fullnat local addresses (xvs_laddrs), IPv4 ones first, as many as the settings say are in use. */
+function readLocalAddresses(dp: Dataplane, settings: SettingsValue): string[] {
+  const out: string[] = []
+  const read = (first: number, n: number, family: number): void => {
+    for (let i = 0; i < Math.min(n, Limits.LADDRS_PER_FAMILY); i++) {
+      const v = dp.maps.laddrs.lookup(u32(first + i))
+      if (v) out.push(canonical(decodeAddr(v, family)))
+    }
+  }
+  read(0, settings.laddrs_v4 ?? 0, Family.INET)
+  read(Limits.LADDRS_PER_FAMILY, settings.laddrs_v6 ?? 0, Family.INET6)
+  return out
 }
 
 function sumStats(map: BpfMap, value: Buffer): StatTotals {

@@ -19,11 +19,13 @@ import {
 import type { Dataplane } from './loader'
 import { installTable, removeTables } from './tables'
 import { resolveNextHop, type NextHop, type ResolveOptions } from './neigh'
+import fs from 'node:fs'
 import { ConfigError } from '../errors'
+import { encodeAddr } from './codec'
 import { silentLogger, type Logger } from '../log'
 
-/** Methods the data plane runs today; the rest are refused with a clear error. Every scheduler runs. */
-const SUPPORTED_METHOD = new Set(['dr', 'tun'])
+const METHOD_CODE = { dr: FwdMethod.DR, tun: FwdMethod.TUN, nat: FwdMethod.NAT, fullnat: FwdMethod.FULLNAT } as const
+const isNat = (m: string): boolean => m === 'nat' || m === 'fullnat'
 
 export interface ApplyResult {
   services: { added: number; removed: number; changed: number; unchanged: number }
@@ -58,8 +60,12 @@ function checkSupported(model: Model): ModelService[] {
     if (s.kind === 'group' && (s.incomplete !== undefined || s.matches.length === 0))
       throw new ConfigError(`${where(s)}: the group does not say what it matches${s.incomplete ? ` (${s.incomplete})` : ''}`, { field: 'matches', hint: 'give its (vip, protocol, ports) matches' })
     for (const r of s.realServers) {
-      if (!SUPPORTED_METHOD.has(r.method))
-        throw new ConfigError(`${where(s)}: real server ${r.address}: method ${r.method} is not in the data plane yet`, { field: 'method', hint: 'use dr (-g) or tun (-i) for now' })
+      if (!(r.method in METHOD_CODE))
+        throw new ConfigError(`${where(s)}: real server ${r.address}: unknown method ${r.method}`, { field: 'method', hint: 'use dr (-g), tun (-i), nat (-m) or fullnat' })
+      if (isNat(r.method) && r.address.includes(':') !== isV6(s))
+        throw new ConfigError(`${where(s)}: real server ${r.address}: ${r.method} needs the real server in the VIP's address family`, { field: 'address', hint: 'use tun (-i) across families' })
+      if (r.method === 'fullnat' && !model.settings.localAddresses.some((a) => a.includes(':') === r.address.includes(':')))
+        throw new ConfigError(`${where(s)}: real server ${r.address}: fullnat needs an IPv${r.address.includes(':') ? 6 : 4} local address`, { field: 'localAddresses', hint: 'add one to settings.localAddresses (ipvsadm --add-laddr)' })
       if (s.kind !== 'group' && r.method === 'dr' && r.port !== s.port && s.port !== 0)
         throw new ConfigError(`${where(s)}: real server ${r.address}:${r.port}: dr cannot change the port`, { field: 'port', hint: `use port ${s.port}, or nat (-m) for port mapping` })
       if (r.method === 'dr' && r.address.includes(':') !== isV6(s))
@@ -228,7 +234,7 @@ export function applyModel(dp: Dataplane, model: Model, opts: WriterOptions = {}
       const h = hop(r)
       const existing = realsByKey.get(realKey(id, r.address, r.port))
       const value: Partial<RealValue> = {
-        addr: r.address, port: r.port, method: r.method === 'tun' ? FwdMethod.TUN : FwdMethod.DR, weight: r.weight,
+        addr: r.address, port: r.port, method: METHOD_CODE[r.method as keyof typeof METHOD_CODE], weight: r.weight,
         flags: r.weight === 0 ? RealFlags.QUIESCED : 0, service_id: id, ifindex: h.ifindex, mtu: h.mtu,
         dst_mac: h.dstMac, src_mac: h.srcMac, upper_threshold: r.upperThreshold, lower_threshold: r.lowerThreshold,
         ...(r.method === 'tun' ? { tun_src: tunSource(r.address, h.source) ?? '' } : {}),
@@ -241,14 +247,28 @@ export function applyModel(dp: Dataplane, model: Model, opts: WriterOptions = {}
   for (const p of plans) for (const r of p.reals) if (r.existing) realIds.claim(r.existing.id)
   const ids = plans.map((p) => p.reals.map((r) => r.existing?.id ?? realIds.take('real servers')))
 
-  // 1. Settings: timeouts and expire_nodest_conn, keeping what the model does not own.
+  // 1. Settings: timeouts and expire_nodest_conn, keeping what the model does not own; the fullnat
+  //    local addresses before anything can use them.
   const zero = u32(0)
+  const nat = services.some((s) => s.realServers.some((r) => isNat(r.method)))
+  const laddrs = { v4: model.settings.localAddresses.filter((a) => !a.includes(':')), v6: model.settings.localAddresses.filter((a) => a.includes(':')) }
+  for (const [fam, list] of [['IPv4', laddrs.v4], ['IPv6', laddrs.v6]] as const) {
+    if (list.length > Limits.LADDRS_PER_FAMILY)
+      throw new ConfigError(`settings.localAddresses: ${list.length} ${fam} addresses, the data plane holds ${Limits.LADDRS_PER_FAMILY}`, { field: 'localAddresses', hint: 'use fewer local addresses' })
+  }
+  if (nat) warnNatForwarding(log, services)
+  laddrs.v4.forEach((a, i) => dp.maps.laddrs.update(u32(i), encodeAddrBytes(a)))
+  laddrs.v6.forEach((a, i) => dp.maps.laddrs.update(u32(Limits.LADDRS_PER_FAMILY + i), encodeAddrBytes(a)))
   const curSettings = Settings.decode(dp.maps.settings.lookup(zero) ?? Buffer.alloc(Settings.size))
   dp.maps.settings.update(zero, Settings.encode({
     ...curSettings, tcp_timeout_s: model.settings.timeouts.tcp, tcp_fin_timeout_s: model.settings.timeouts.tcpfin,
     udp_timeout_s: model.settings.timeouts.udp, expire_nodest_conn: model.settings.expireNodestConn ? 1 : 0,
     // on before a group's ranges are written, off before the last ones go (step 6)
     service_groups: ranges.size > 0 ? 1 : 0,
+    // replies are looked for only while some real server needs them
+    nat: nat ? 1 : 0,
+    laddrs_v4: laddrs.v4.length,
+    laddrs_v6: laddrs.v6.length,
     // Kept here too, so a reader of the maps recovers settings.tunnelSources.
     tun_src_v4: model.settings.tunnelSources.find((a) => !a.includes(':')) ?? '',
     tun_src_v6: model.settings.tunnelSources.find((a) => a.includes(':')) ?? '',
@@ -340,6 +360,38 @@ export function applyModel(dp: Dataplane, model: Model, opts: WriterOptions = {}
 function purgeLocality(dp: Dataplane, serviceIds: ReadonlySet<number>): void {
   const doomed = [...dp.maps.locality.keys()].filter((k) => serviceIds.has(LocalityKey.decode(k).service_id))
   for (const k of doomed) dp.maps.locality.delete(k)
+}
+
+/** 16 bytes of an address as xvs_laddrs holds it (IPv4 in the first four). */
+function encodeAddrBytes(a: string): Buffer {
+  const b = Buffer.alloc(16)
+  encodeAddr(a).bytes.copy(b)
+  return b
+}
+
+/** Read a sysctl of the namespace this process is in; undefined when it cannot be read. */
+function sysctl(name: string): string | undefined {
+  try {
+    return fs.readFileSync(`/proc/sys/${name.replace(/\./g, '/')}`, 'utf8').trim()
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * nat and fullnat hand the kernel translated packets whose next hop it has not resolved yet (the
+ * first packets to a new neighbour): it must forward them, and accept those whose source is one of
+ * its own addresses (the VIP on nat replies, a local address on fullnat requests). Says so, once per
+ * apply, with the commands that fix it.
+ */
+function warnNatForwarding(log: Logger, services: readonly ModelService[]): void {
+  const v4 = services.some((s) => !isV6(s) && s.realServers.some((r) => isNat(r.method)))
+  const v6 = services.some((s) => isV6(s) && s.realServers.some((r) => isNat(r.method)))
+  const need: string[] = []
+  if (v4 && sysctl('net.ipv4.ip_forward') === '0') need.push('net.ipv4.ip_forward=1')
+  if (v4 && sysctl('net.ipv4.conf.all.accept_local') === '0') need.push('net.ipv4.conf.all.accept_local=1')
+  if (v6 && sysctl('net.ipv6.conf.all.forwarding') === '0') need.push('net.ipv6.conf.all.forwarding=1')
+  if (need.length) log.warn({ sysctls: need }, `nat/fullnat: the kernel forwards packets whose next hop is not resolved yet; set: sysctl -w ${need.join(' ')}`)
 }
 
 /** Family of a model address, as the ABI numbers it. */

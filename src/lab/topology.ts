@@ -214,8 +214,11 @@ const SWITCH_SYSCTLS = ['net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.defau
 
 // The director forwards (routed shape; and bpf_fib_lookup answers FWD_DISABLED without it) and must not
 // send ICMP redirects for what XDP passes back to the stack, or the client would learn to bypass it.
+// accept_local: nat/fullnat hand the kernel translated packets from the director's own addresses (the
+// VIP, a local address) while a neighbour is unresolved, for it to resolve and forward.
 const DIRECTOR_SYSCTLS = [
   'net.ipv4.ip_forward=1',
+  'net.ipv4.conf.all.accept_local=1',
   'net.ipv6.conf.all.forwarding=1',
   'net.ipv6.conf.default.forwarding=1',
   'net.ipv4.conf.all.send_redirects=0',

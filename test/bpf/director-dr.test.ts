@@ -174,15 +174,11 @@ t.test('dr: redirect without the devmap (xvs_cfg_tx_via_devmap 0)', needsRoot, a
   })
 })
 
-t.test('nat and fullnat real servers: counted and passed until they exist', needsRoot, async (t) => {
+t.test('a real server with an unknown method: dropped, counted', needsRoot, async (t) => {
   const d = Director.load(t)
   d.settings({})
-  d.addService({ id: 0, vip: VIP, port: 80, sched: Sched.RR, reals: [{ id: 1, addr: '10.1.0.1', port: 8080, method: FwdMethod.NAT }] })
-  d.addService({ id: 1, vip: VIP, port: 81, sched: Sched.RR, reals: [{ id: 2, addr: '10.1.0.2', port: 8080, method: FwdMethod.FULLNAT }] })
   d.addService({ id: 2, vip: VIP, port: 82, sched: Sched.RR, reals: [{ id: 3, addr: '10.1.0.3', method: 9 }] })
   const f = (dport: number): Buffer => ether({ dst: DIRECTOR_MAC, src: CLIENT_MAC }, ipv4({ src: CIP, dst: VIP }, tcp({ sport: 44000, dport, flags: 'S' })))
-  runRow(t, d, { description: 'SYN to a nat real', input: f(80), verdict: 'pass', output: 'unchanged', counters: { conn_new: 1, pass_nat_pending: 1 } })
-  runRow(t, d, { description: 'SYN to a fullnat real', input: f(81), verdict: 'pass', output: 'unchanged', counters: { conn_new: 1, pass_fullnat_pending: 1 } })
   runRow(t, d, { description: 'SYN to a real with an unknown method', input: f(82), verdict: 'drop', counters: { conn_new: 1, drop_bad_real: 1 } })
-  t.equal(d.serviceStats(0).packets_in, 0n, 'a passed packet is not counted as forwarded')
+  t.equal(d.serviceStats(2).packets_in, 0n, 'a dropped packet is not counted as forwarded')
 })

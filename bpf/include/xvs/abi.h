@@ -37,6 +37,10 @@
  *   xvs_real_stats   PERCPU_ARRAY   real id -> struct xvs_stats, XVS_MAX_REALS
  *   xvs_counters     PERCPU_ARRAY   enum xvs_stat -> __u64, XVS_STAT_MAX
  *   xvs_tx_ports     DEVMAP_HASH    ifindex -> __u32 ifindex, XVS_TX_PORTS_MAX
+ *   xvs_nat_rev      HASH           struct xvs_conn_key (a reply, kind XVS_CONN_K_REPLY)
+ *                                   -> struct xvs_conn_key (its flow), sized as xvs_conns,
+ *                                   BPF_F_NO_PREALLOC
+ *   xvs_laddrs       ARRAY          index -> union xvs_addr, XVS_LADDRS_MAX (fullnat LIP pool)
  *   xvs_decap_addrs  HASH           struct xvs_decap_key -> __u32 0 (reserved),
  *                                   XVS_DECAP_ADDRS_MAX
  *   xvs_decap_ctrs   PERCPU_ARRAY   enum xvs_decap_stat -> __u64, XVS_DECAP_STAT_MAX
@@ -47,7 +51,7 @@
 
 #include <linux/types.h>
 
-#define XVS_ABI_VERSION 1
+#define XVS_ABI_VERSION 2
 
 /*
  * Constants are enums, not #defines, wherever they can be: an enum reaches
@@ -91,6 +95,22 @@ enum xvs_limits {
 	XVS_LOCALITY_SET_MAX = 16,
 	/* xvs_locality entries, all services together (IPVS: 16 * 1024 per service). */
 	XVS_LOCALITY_ENTRIES = 16384,
+	/*
+	 * fullnat local addresses (xvs_laddrs): IPv4 ones at indexes
+	 * 0 .. xvs_settings.laddrs_v4 - 1, IPv6 ones from
+	 * XVS_LADDRS_PER_FAMILY on, xvs_settings.laddrs_v6 of them.
+	 */
+	XVS_LADDRS_PER_FAMILY = 32,
+	XVS_LADDRS_MAX = 64,
+	/*
+	 * fullnat local ports, host order, when xvs_settings leaves them 0:
+	 * below Linux's default ip_local_port_range (32768-60999), so the
+	 * director's own connections from a local address never meet one.
+	 */
+	XVS_FNAT_PORT_MIN = 1024,
+	XVS_FNAT_PORT_MAX = 32767,
+	/* Ports a new fullnat connection tries before it counts exhaustion. */
+	XVS_FNAT_PORT_TRIES = 16,
 };
 
 #define XVS_SVC_TABLE_SLOT(svc_id, half)	((svc_id) * 2 + ((half) & 1))
@@ -160,8 +180,9 @@ enum xvs_sched {
 enum xvs_fwd_method {
 	XVS_FWD_DR = 0,		/* direct routing: MAC rewrite (ipvsadm -g, the default) */
 	XVS_FWD_TUN = 1,	/* IP-in-IP / IP-in-IPv6 (ipvsadm -i) */
-	XVS_FWD_NAT = 2,	/* masquerading (ipvsadm -m); later: counted and passed */
-	XVS_FWD_FULLNAT = 3,	/* source and destination NAT; later: counted and passed */
+	XVS_FWD_NAT = 2,	/* masquerading (ipvsadm -m): VIP:vport -> RIP:rport, replies back */
+	/* and client address:port -> a local address and port (xvs_laddrs) */
+	XVS_FWD_FULLNAT = 3,
 	XVS_FWD_MAX,
 };
 
@@ -200,8 +221,9 @@ enum xvs_real_flags {
 
 /*
  * Connection states (xvs_conn.state). The TCP values are the IPVS ones
- * (IP_VS_TCP_S_*), driven by the IPVS "input only" table because a dr/tun
- * director sees only client -> server packets.
+ * (IP_VS_TCP_S_*), driven by the IPVS "input only" table for dr/tun, whose
+ * director sees only client -> server packets, and by the IPVS input and
+ * output tables for nat/fullnat (XVS_CONN_F_NAT), whose replies it sees.
  */
 enum xvs_conn_state {
 	XVS_CONN_S_NONE = 0,
@@ -225,6 +247,14 @@ enum xvs_conn_flags {
 	XVS_CONN_F_SLOPPY = 1 << 0,
 	/* A persistence template, not a flow (its key has kind XVS_CONN_K_TEMPLATE). */
 	XVS_CONN_F_TEMPLATE = 1 << 1,
+	/*
+	 * nat or fullnat: translated, with an xvs_nat_rev entry for its
+	 * replies (real server address and port from xvs_reals, then the
+	 * client's address and port, or laddr/lport with FULLNAT).
+	 */
+	XVS_CONN_F_NAT = 1 << 2,
+	/* fullnat: laddr and lport hold the client's local address and port. */
+	XVS_CONN_F_FULLNAT = 1 << 3,
 };
 
 /*
@@ -238,6 +268,12 @@ enum xvs_conn_flags {
 enum xvs_conn_kind {
 	XVS_CONN_K_FLOW = 0,		/* a connection as the client sends it */
 	XVS_CONN_K_TEMPLATE = 1,	/* a persistence template */
+	/*
+	 * A reply, the key of xvs_nat_rev: caddr/cport = the real server's
+	 * address and port (the reply's source), vaddr/vport = the reply's
+	 * destination (nat: the client; fullnat: the local address and port).
+	 */
+	XVS_CONN_K_REPLY = 2,
 };
 
 /*
@@ -260,10 +296,16 @@ enum xvs_stat {
 	XVS_STAT_PASS_TCP_NOT_SYN,
 	/* ICMP error quoting no known connection */
 	XVS_STAT_PASS_ICMP_NO_CONN,
-	/* real server uses nat: not implemented yet */
-	XVS_STAT_PASS_NAT_PENDING,
-	/* real server uses fullnat: not implemented yet */
-	XVS_STAT_PASS_FULLNAT_PENDING,
+	/* a reply whose xvs_nat_rev entry names no live nat connection (entry dropped) */
+	XVS_STAT_PASS_NAT_STALE,
+	/* nat/fullnat: translated, then to the stack to resolve the next hop's MAC */
+	XVS_STAT_PASS_NAT_NO_NEIGH,
+	/* nat/fullnat: translated, then to the stack: bpf_fib_lookup found no route (or forwarding is off) */
+	XVS_STAT_PASS_NAT_NO_ROUTE,
+	/* nat/fullnat reply too big for the egress MTU: to the stack untranslated (it tells the real server) */
+	XVS_STAT_PASS_NAT_TOO_BIG,
+	/* nat/fullnat reply with TTL / hop limit 1: to the stack untranslated (time exceeded) */
+	XVS_STAT_PASS_NAT_TTL,
 	/* a header runs past the end of the packet (the stack would drop it too) */
 	XVS_STAT_DROP_TRUNCATED,
 	/* impossible header values: IPv4 ihl < 5 or tot_len < ihl, TCP doff < 5 */
@@ -284,6 +326,14 @@ enum xvs_stat {
 	XVS_STAT_DROP_TOO_BIG,
 	/* bpf_xdp_adjust_head/tail failed (no headroom) */
 	XVS_STAT_DROP_ADJUST_FAILED,
+	/* fullnat: every local port tried was in use towards that real server */
+	XVS_STAT_DROP_FNAT_NO_PORT,
+	/* fullnat: no local address of the connection's family (xvs_laddrs) */
+	XVS_STAT_DROP_FNAT_NO_LADDR,
+	/* nat/fullnat: the reply entry could not be inserted (xvs_nat_rev full) */
+	XVS_STAT_DROP_NAT_REV_FULL,
+	/* nat/fullnat: a header to translate lies beyond what the program can reach */
+	XVS_STAT_DROP_NAT_UNREACHABLE,
 	/* connection entries created */
 	XVS_STAT_CONN_NEW,
 	/* xvs_conns update failed; the packet is still forwarded */
@@ -306,6 +356,14 @@ enum xvs_stat {
 	XVS_STAT_FWD_DR,
 	/* forwarded with tun */
 	XVS_STAT_FWD_TUN,
+	/* forwarded with nat (client -> real server) */
+	XVS_STAT_FWD_NAT,
+	/* forwarded with fullnat (client -> real server) */
+	XVS_STAT_FWD_FULLNAT,
+	/* nat/fullnat replies translated back (real server -> client) */
+	XVS_STAT_NAT_REPLY,
+	/* ICMP errors translated for a nat/fullnat connection, either way */
+	XVS_STAT_NAT_ICMP,
 	/* tun: ICMP frag-needed / ICMPv6 packet-too-big sent to the client */
 	XVS_STAT_TX_TOO_BIG_ICMP,
 	/* verdict XDP_TX: out of the ingress interface */
@@ -427,7 +485,7 @@ struct xvs_conn_key {
 	__u8 pad0;
 };
 
-/* xvs_conns value. 32 bytes. */
+/* xvs_conns value. 48 bytes. */
 struct xvs_conn {
 	/* bpf_ktime_get_ns() (CLOCK_MONOTONIC) of the last packet, ns; see XVS_CONN_TOUCH_NS. */
 	__u64 last_seen_ns;
@@ -436,7 +494,8 @@ struct xvs_conn {
 	__u32 service_id;	/* xvs_service.id at creation; another id now = stale */
 	__u8 state;		/* enum xvs_conn_state; templates: XVS_CONN_S_NONE */
 	__u8 flags;		/* enum xvs_conn_flags */
-	__u8 pad0[2];
+	/* fullnat: the local port the client's port became (network order) */
+	__be16 lport;
 	/*
 	 * Templates only (0 for flows): a connection this template sent to its
 	 * real server lives until at least this second of CLOCK_MONOTONIC
@@ -445,6 +504,8 @@ struct xvs_conn {
 	 * keeps a template while it controls connections, then its timeout.
 	 */
 	__u32 ctl_until_s;
+	/* fullnat: the local address the client's became, network order, family of the key */
+	union xvs_addr laddr;
 };
 
 /*
@@ -529,14 +590,14 @@ struct xvs_stats {
 	__u64 conns;		/* connections scheduled (one-packet UDP: datagrams) */
 	__u64 packets_in;	/* client -> server packets forwarded */
 	__u64 bytes_in;		/* their IP bytes, before encapsulation (as IPVS) */
-	__u64 packets_out;	/* server -> client; only nat/fullnat (later) */
+	__u64 packets_out;	/* server -> client replies; nat/fullnat only */
 	__u64 bytes_out;	/* their IP bytes */
 };
 
 /*
  * xvs_settings value (ARRAY, 1 entry, key 0): settings userspace may change
  * at any time. A zero field means the documented default, so an unwritten
- * entry is a working configuration. 56 bytes.
+ * entry is a working configuration. 64 bytes.
  */
 struct xvs_settings {
 	__u32 tcp_timeout_s;	/* ESTABLISHED, seconds; 0 = XVS_TIMEOUT_TCP_S */
@@ -555,9 +616,20 @@ struct xvs_settings {
 	 */
 	__u8 service_groups;
 	__u16 default_mtu;	/* bytes, for real servers with mtu 0; 0 = XVS_DEFAULT_MTU */
-	__u8 pad1[2];
+	/*
+	 * 1 while some real server uses nat or fullnat (the writer keeps it):
+	 * only then is a packet for no service looked up as a reply.
+	 */
+	__u8 nat;
+	__u8 pad1;
 	union xvs_addr tun_src_v4; /* default tun outer IPv4 source, network order */
 	union xvs_addr tun_src_v6; /* default tun outer IPv6 source, network order */
+	/* fullnat local ports, host order, inclusive; 0 = XVS_FNAT_PORT_MIN / _MAX */
+	__u16 fnat_port_min;
+	__u16 fnat_port_max;
+	__u8 laddrs_v4;		/* IPv4 local addresses in xvs_laddrs, from index 0 */
+	__u8 laddrs_v6;		/* IPv6 ones, from index XVS_LADDRS_PER_FAMILY */
+	__u8 pad2[2];
 };
 
 /* xvs_decap_addrs key: a local address that terminates tunnels. 20 bytes. */

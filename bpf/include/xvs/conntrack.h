@@ -36,16 +36,45 @@ enum xvs_tcp_event {
 #define sLI XVS_CONN_S_LISTEN
 #define sSA XVS_CONN_S_SYNACK
 
+/* Which IPVS table a packet drives (ip_vs_proto_tcp.c, tcp_state_off). */
+enum xvs_tcp_dir {
+	XVS_TCP_DIR_INPUT = 0,		/* client -> server of a nat/fullnat connection */
+	XVS_TCP_DIR_OUTPUT = 1,		/* server -> client (a nat/fullnat reply) */
+	XVS_TCP_DIR_INPUT_ONLY = 2,	/* client -> server, replies bypass the director (dr, tun) */
+	XVS_TCP_DIR_MAX = 3,
+};
+
 /*
- * IPVS's "INPUT-ONLY" TCP table (ip_vs_proto_tcp.c), used for connections
- * whose replies bypass the director (dr, tun): only client packets drive it.
+ * IPVS's TCP tables: INPUT and OUTPUT for connections whose replies the
+ * director translates (nat, fullnat: IPVS masquerading connections, which
+ * never carry IP_VS_CONN_F_NOOUTPUT), INPUT-ONLY for those whose replies
+ * bypass it (dr, tun): only client packets drive those.
  */
-static const __u8 xvs_tcp_input_only[XVS_TCP_EV_MAX][XVS_CONN_S_TCP_MAX] = {
+static const __u8 xvs_tcp_states[XVS_TCP_DIR_MAX][XVS_TCP_EV_MAX][XVS_CONN_S_TCP_MAX] = {
+	/* INPUT */
+	{
+	/*	   sNO, sES, sSS, sSR, sFW, sTW, sCL, sCW, sLA, sLI, sSA */
+	/* syn */ { sSR, sES, sES, sSR, sSR, sSR, sSR, sSR, sSR, sSR, sSR },
+	/* fin */ { sCL, sCW, sSS, sTW, sTW, sTW, sCL, sCW, sLA, sLI, sTW },
+	/* ack */ { sES, sES, sSS, sES, sFW, sTW, sCL, sCW, sCL, sLI, sES },
+	/* rst */ { sCL, sCL, sCL, sSR, sCL, sCL, sCL, sCL, sLA, sLI, sSR },
+	},
+	/* OUTPUT */
+	{
+	/*	   sNO, sES, sSS, sSR, sFW, sTW, sCL, sCW, sLA, sLI, sSA */
+	/* syn */ { sSS, sES, sSS, sSR, sSS, sSS, sSS, sSS, sSS, sLI, sSR },
+	/* fin */ { sTW, sFW, sSS, sTW, sFW, sTW, sCL, sTW, sLA, sLI, sTW },
+	/* ack */ { sES, sES, sSS, sES, sFW, sTW, sCL, sCW, sLA, sES, sES },
+	/* rst */ { sCL, sCL, sSS, sCL, sCL, sTW, sCL, sCL, sCL, sCL, sCL },
+	},
+	/* INPUT-ONLY */
+	{
 	/*	   sNO, sES, sSS, sSR, sFW, sTW, sCL, sCW, sLA, sLI, sSA */
 	/* syn */ { sSR, sES, sES, sSR, sSR, sSR, sSR, sSR, sSR, sSR, sSR },
 	/* fin */ { sCL, sFW, sSS, sTW, sFW, sTW, sCL, sCW, sLA, sLI, sTW },
 	/* ack */ { sES, sES, sSS, sES, sFW, sTW, sCL, sCW, sCL, sLI, sES },
 	/* rst */ { sCL, sCL, sCL, sSR, sCL, sCL, sCL, sCL, sLA, sLI, sCL },
+	},
 };
 
 #undef sNO
@@ -73,15 +102,21 @@ static __always_inline int xvs_tcp_event(__u8 flags)
 	return -1;
 }
 
-static __always_inline __u8 xvs_tcp_next_state(__u8 state, __u8 flags)
+static __always_inline __u8 xvs_tcp_next_state(__u8 state, __u8 flags, __u32 dir)
 {
 	int ev = xvs_tcp_event(flags);
 
-	if (ev < 0 || ev >= XVS_TCP_EV_MAX)
+	if (ev < 0 || ev >= XVS_TCP_EV_MAX || dir >= XVS_TCP_DIR_MAX)
 		return state;
 	if (state >= XVS_CONN_S_TCP_MAX)
 		state = XVS_CONN_S_NONE;
-	return xvs_tcp_input_only[ev][state];
+	return xvs_tcp_states[dir][ev][state];
+}
+
+/* The table a client packet of this connection drives. */
+static __always_inline __u32 xvs_tcp_in_dir(__u8 conn_flags)
+{
+	return (conn_flags & XVS_CONN_F_NAT) ? XVS_TCP_DIR_INPUT : XVS_TCP_DIR_INPUT_ONLY;
 }
 
 /* A SYN may open a connection (IPVS: syn && !rst; SYN+ACK too, for active FTP). */
@@ -157,7 +192,8 @@ static __always_inline __u8 xvs_conn_initial_state(const struct xvs_pkt *pkt)
 {
 	if (pkt->key.proto != IPPROTO_TCP)
 		return XVS_CONN_S_UDP;
-	return xvs_tcp_next_state(XVS_CONN_S_NONE, pkt->tcp_flags);
+	/* the INPUT and INPUT-ONLY tables agree on the first packet */
+	return xvs_tcp_next_state(XVS_CONN_S_NONE, pkt->tcp_flags, XVS_TCP_DIR_INPUT_ONLY);
 }
 
 /*
@@ -168,13 +204,13 @@ static __always_inline __u8 xvs_conn_initial_state(const struct xvs_pkt *pkt)
  * Returns 1 when the entry was written.
  */
 static __always_inline int xvs_conn_touch(struct xvs_conn *conn, const struct xvs_pkt *pkt,
-					  __u64 now)
+					  __u64 now, __u32 dir)
 {
 	__u8 old = conn->state;
 	__u8 state = old;
 
 	if (pkt->key.proto == IPPROTO_TCP)
-		state = xvs_tcp_next_state(state, pkt->tcp_flags);
+		state = xvs_tcp_next_state(state, pkt->tcp_flags, dir);
 	if (state != old) {
 		conn->state = state;
 		conn->last_seen_ns = now;
@@ -189,9 +225,67 @@ static __always_inline int xvs_conn_touch(struct xvs_conn *conn, const struct xv
 }
 
 /*
+ * The xvs_nat_rev key of a nat/fullnat connection: the tuple of its
+ * replies, from the real server's address and port to the client's (nat)
+ * or to the local address and port it was given (fullnat).
+ */
+static __always_inline void xvs_nat_rev_key(struct xvs_conn_key *rk,
+					    const struct xvs_conn_key *flow,
+					    const struct xvs_conn *conn,
+					    const struct xvs_real *real)
+{
+	rk->caddr = real->addr;
+	rk->cport = real->port ?: flow->vport;
+	if (conn->flags & XVS_CONN_F_FULLNAT) {
+		rk->vaddr = conn->laddr;
+		rk->vport = conn->lport;
+	} else {
+		rk->vaddr = flow->caddr;
+		rk->vport = flow->cport;
+	}
+	rk->proto = flow->proto;
+	rk->family = flow->family;
+	rk->kind = XVS_CONN_K_REPLY;
+	rk->pad0 = 0;
+}
+
+/* Two connection keys are the same flow (5 x 8 bytes, pads included). */
+static __always_inline int xvs_conn_key_eq(const struct xvs_conn_key *a,
+					   const struct xvs_conn_key *b)
+{
+	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
+
+	_Static_assert(sizeof(*a) == 40, "xvs_conn_key is five words");
+	return !((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) | (x[4] ^ y[4]));
+}
+
+/*
+ * Delete a nat/fullnat connection's reply entry, if it is still this
+ * flow's (a nat reply tuple is shared by every flow that would produce it,
+ * and the newest flow owns it).
+ */
+static __always_inline void xvs_nat_rev_remove(const struct xvs_conn_key *flow,
+					       const struct xvs_conn *conn)
+{
+	struct xvs_conn_key rk;
+	struct xvs_conn_key *owner;
+	struct xvs_real *real;
+	__u32 real_id = conn->real_id;
+
+	real = bpf_map_lookup_elem(&xvs_reals, &real_id);
+	if (!real)
+		return;
+	xvs_nat_rev_key(&rk, flow, conn, real);
+	owner = bpf_map_lookup_elem(&xvs_nat_rev, &rk);
+	if (owner && xvs_conn_key_eq(owner, flow))
+		bpf_map_delete_elem(&xvs_nat_rev, &rk);
+}
+
+/*
  * Delete an entry the packet path found (stale, expired, reused, its
- * server gone) and uncount it. Only the CPU whose delete succeeds
- * uncounts, so two CPUs dropping the same entry count it once.
+ * server gone) and uncount it; a nat connection's reply entry goes with
+ * it. Only the CPU whose delete succeeds uncounts, so two CPUs dropping
+ * the same entry count it once.
  */
 static __always_inline void xvs_conn_remove(const struct xvs_conn_key *key,
 					    const struct xvs_conn *conn)
@@ -200,6 +294,8 @@ static __always_inline void xvs_conn_remove(const struct xvs_conn_key *key,
 	__u8 flags = conn->flags;
 	__u8 state = conn->state;
 
+	if (flags & XVS_CONN_F_NAT)
+		xvs_nat_rev_remove(key, conn);
 	if (!bpf_map_delete_elem(&xvs_conns, key))
 		xvs_real_conn_unbind(real_id, flags, state);
 }

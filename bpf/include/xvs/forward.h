@@ -1,8 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Forwarding methods: dr (MAC rewrite) and tun (IP-in-IP / IP-in-IPv6),
- * and the transmit step shared by both. nat and fullnat are counted and
- * passed until they exist.
+ * and the transmit step they share with nat and fullnat (xvs/nat.h).
  */
 #ifndef XVS_FORWARD_H
 #define XVS_FORWARD_H
@@ -210,8 +209,9 @@ __noinline int xvs_fwd_tun(struct xdp_md *ctx, const struct xvs_real *real,
 }
 
 /*
- * The forwarding switch. Returns an XDP verdict, with XVS_ACT_REPLIED set
- * when the packet became an answer to the client instead.
+ * The forwarding switch for dr and tun (nat and fullnat need their
+ * connection's state: xvs_fwd_nat). Returns an XDP verdict, with
+ * XVS_ACT_REPLIED set when the packet became an answer to the client instead.
  */
 static __always_inline int xvs_forward(struct xdp_md *ctx, const struct xvs_real *real,
 				       const struct xvs_pkt *pkt)
@@ -221,12 +221,6 @@ static __always_inline int xvs_forward(struct xdp_md *ctx, const struct xvs_real
 		return xvs_fwd_dr(ctx, real);
 	case XVS_FWD_TUN:
 		return xvs_fwd_tun(ctx, real, pkt);
-	case XVS_FWD_NAT:
-		/* later: DNAT to RIP:rport here, reverse NAT in the not-a-service branch */
-		return xvs_verdict(XVS_STAT_PASS_NAT_PENDING, XDP_PASS);
-	case XVS_FWD_FULLNAT:
-		/* later: also SNAT to a local address and allocated port */
-		return xvs_verdict(XVS_STAT_PASS_FULLNAT_PENDING, XDP_PASS);
 	}
 	return xvs_verdict(XVS_STAT_DROP_BAD_REAL, XDP_DROP);
 }

@@ -150,4 +150,29 @@ struct {
 	__type(value, __u32);
 } xvs_tx_ports SEC(".maps");
 
+/*
+ * nat/fullnat replies: the reply's tuple -> the flow's key in xvs_conns.
+ * A plain hash, not an LRU: an evicted entry would free a fullnat local
+ * port while its connection lives, and the next client given it would
+ * receive the other's replies. Full, it refuses new nat connections
+ * (counted); entries go with their connection (packet path, sweeper). No
+ * preallocation: a deleted entry is freed after an RCU grace period, so
+ * a CPU holding it never reads another flow's key.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, XVS_CONNS_DEFAULT);
+	__type(key, struct xvs_conn_key);
+	__type(value, struct xvs_conn_key);
+} xvs_nat_rev SEC(".maps");
+
+/* fullnat local addresses (LIP pool): see XVS_LADDRS_PER_FAMILY. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XVS_LADDRS_MAX);
+	__type(key, __u32);
+	__type(value, union xvs_addr);
+} xvs_laddrs SEC(".maps");
+
 #endif /* XVS_MAPS_H */

@@ -25,6 +25,10 @@ struct xvs_pkt {
 	__u8 df;		/* may not be fragmented: IPv4 DF, or any IPv6 */
 	__u8 icmp_error;	/* an ICMP error quoting one of our connections */
 	__u8 ip_options;	/* IPv4 options / IPv6 extension headers skipped */
+	/* Offsets from the frame's start, bytes (nat translates in place): */
+	__u16 l4_off;		/* the TCP/UDP header; for an ICMP error, the ICMP header */
+	__u16 inner_off;	/* ICMP errors: the quoted IP header */
+	__u16 inner_l4_off;	/* ICMP errors: the quoted ports */
 };
 
 /* Results of xvs_parse_packet() besides an XDP verdict (>= 0). */
@@ -79,7 +83,7 @@ static __always_inline int xvs_parse_ports(struct hdr_cursor *nh, void *data_end
  * client -> VIP. Returns XVS_PKT_ICMP_ERROR or a verdict.
  */
 static __always_inline int xvs_parse_quoted_ports(void *l4, void *data_end,
-						  struct xvs_pkt *pkt, __u8 proto)
+						  struct xvs_pkt *pkt, __u8 proto, void *data)
 {
 	__be16 *ports = l4;
 
@@ -91,6 +95,7 @@ static __always_inline int xvs_parse_quoted_ports(void *l4, void *data_end,
 	pkt->key.cport = ports[1];
 	pkt->key.proto = proto;
 	pkt->icmp_error = 1;
+	pkt->inner_l4_off = l4 - data;
 	return XVS_PKT_ICMP_ERROR;
 }
 
@@ -100,7 +105,7 @@ static __always_inline int xvs_parse_quoted_ports(void *l4, void *data_end,
  * to the source of the quoted packet (the VIP).
  */
 static __always_inline int xvs_parse_icmp4_error(struct hdr_cursor *nh, void *data_end,
-						 struct xvs_pkt *pkt, __be32 outer_daddr)
+						 struct xvs_pkt *pkt, __be32 outer_daddr, void *data)
 {
 	struct icmphdr *icmph;
 	struct iphdr *inner;
@@ -126,15 +131,16 @@ static __always_inline int xvs_parse_icmp4_error(struct hdr_cursor *nh, void *da
 
 	pkt->key.caddr.v4 = inner->daddr;
 	pkt->key.vaddr.v4 = inner->saddr;
+	pkt->inner_off = (void *)inner - data;
 	return xvs_parse_quoted_ports(nh->pos + inner->ihl * 4, data_end, pkt,
-				      inner->protocol);
+				      inner->protocol, data);
 }
 
 /* ICMPv6 errors (types below 128); the quoted header's own extension
  * headers are not walked: such errors pass to the stack. */
 static __always_inline int xvs_parse_icmp6_error(struct hdr_cursor *nh, void *data_end,
 						 struct xvs_pkt *pkt,
-						 const struct in6_addr *outer_daddr)
+						 const struct in6_addr *outer_daddr, void *data)
 {
 	struct icmp6hdr *icmp6h;
 	struct ipv6hdr *inner;
@@ -160,7 +166,8 @@ static __always_inline int xvs_parse_icmp6_error(struct hdr_cursor *nh, void *da
 
 	__builtin_memcpy(pkt->key.caddr.v6, &inner->daddr, 16);
 	__builtin_memcpy(pkt->key.vaddr.v6, &inner->saddr, 16);
-	return xvs_parse_quoted_ports(inner + 1, data_end, pkt, inner->nexthdr);
+	pkt->inner_off = (void *)inner - data;
+	return xvs_parse_quoted_ports(inner + 1, data_end, pkt, inner->nexthdr, data);
 }
 
 /*
@@ -213,8 +220,9 @@ static __always_inline int xvs_parse_packet(struct xdp_md *ctx, struct xvs_pkt *
 		pkt->ttl = iph->ttl;
 		pkt->df = !!(iph->frag_off & bpf_htons(XVS_IP_DF));
 		pkt->ip_options = iph->ihl > 5;
+		pkt->l4_off = nh.pos - data;
 		if (proto == IPPROTO_ICMP)
-			return xvs_parse_icmp4_error(&nh, data_end, pkt, iph->daddr);
+			return xvs_parse_icmp4_error(&nh, data_end, pkt, iph->daddr, data);
 		return xvs_parse_ports_within(&nh, data_end, pkt, proto, l3);
 	}
 
@@ -231,8 +239,9 @@ static __always_inline int xvs_parse_packet(struct xdp_md *ctx, struct xvs_pkt *
 		pkt->ttl = ip6h->hop_limit;
 		pkt->df = 1;
 		pkt->ip_options = ext;
+		pkt->l4_off = nh.pos - data;
 		if (proto == IPPROTO_ICMPV6)
-			return xvs_parse_icmp6_error(&nh, data_end, pkt, &ip6h->daddr);
+			return xvs_parse_icmp6_error(&nh, data_end, pkt, &ip6h->daddr, data);
 		return xvs_parse_ports_within(&nh, data_end, pkt, proto, l3);
 	}
 
