@@ -5,7 +5,7 @@
 import t from 'tap'
 import { needsRoot } from '../helpers/root'
 import { CLIENT_MAC, Director, DIRECTOR_MAC, runRow, type FixtureRow } from '../helpers/director'
-import { ConnState, FwdMethod, Proto, Sched } from '../../src/dataplane/abi'
+import { ConnState, Proto, Sched } from '../../src/dataplane/abi'
 import { ether, ipv4, ipv6, tcp, udp, type IpPacket, type VlanTag } from '../../src/lab/packet'
 
 const CIP = '10.0.0.1'
