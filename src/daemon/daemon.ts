@@ -167,6 +167,17 @@ export class Daemon {
         },
         timeouts: () => this.host.timeouts(),
         services: () => this.host.serviceIndex(),
+        ...(this.host.natRev && this.host.realAddrs ? {
+          natRev: { // late-bound, as conns
+            get keySize() { return host().natRev!().keySize },
+            get valueBytes() { return host().natRev!().valueBytes },
+            get maxEntries() { return host().natRev!().maxEntries },
+            lookupBatchRaw: (t: Buffer | null, n: number) => this.host.natRev!().lookupBatchRaw(t, n),
+            lookup: (k: Buffer) => this.host.natRev!().lookup(k),
+            deleteBatchRaw: (k: Buffer, n: number) => this.host.natRev!().deleteBatchRaw(k, n),
+          },
+          realAddrs: () => this.host.realAddrs!(),
+        } : {}),
         clock: this.clock, log: root,
         ...(s.intervalMs !== undefined ? { intervalMs: s.intervalMs } : {}),
         ...(s.batchSize !== undefined ? { batchSize: s.batchSize } : {}),

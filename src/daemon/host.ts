@@ -12,7 +12,7 @@ import type { Model } from '../model/types'
 import { realServerKey, serviceKey } from '../model/diff'
 import { parseIp } from '../model/addr'
 import { silentLogger, type Logger } from '../log'
-import type { ConnTable, ConnTimeouts, RealCounts, ServiceIndex } from './sweeper'
+import type { ConnTable, ConnTimeouts, RealAddrs, RealCounts, ServiceIndex } from './sweeper'
 
 export interface HostLoadRequest {
   ifaces: string[]
@@ -65,6 +65,10 @@ export interface DataplaneHost {
   timeouts(): ConnTimeouts
   /** xvs_services and xvs_grp_ranges as the sweeper judges entries by them. */
   serviceIndex(): ServiceIndex
+  /** xvs_nat_rev, the nat/fullnat reply entries the sweeper deletes when no connection owns them. */
+  natRev?(): ConnTable
+  /** Real servers' addresses and ports by id, for the sweeper's reply keys. */
+  realAddrs?(): RealAddrs
   /** The data plane's per-real-server connection counters (xvs_real_conns) now, as a sweep begins. */
   connCounters?(): unknown
   /**
@@ -195,6 +199,28 @@ export class BpfHost implements DataplaneHost {
 
   conns(): ConnTable {
     return this.d.maps.conns
+  }
+
+  natRev(): ConnTable {
+    return this.d.maps.natRev
+  }
+
+  realAddrs(): RealAddrs {
+    const out = new Map<number, { addr: Buffer; port: number }>()
+    const reals = this.d.maps.reals
+    const addrOff = Real.fields.find((f) => f.name === 'addr')!.offset
+    const portOff = Real.fields.find((f) => f.name === 'port')!.offset
+    let token: Buffer | null = null
+    for (let guard = 0; guard <= reals.maxEntries; guard++) {
+      const r = reals.lookupBatchRaw(token, 4096)
+      for (let i = 0; i < r.count; i++) {
+        const v = r.values.subarray(i * reals.valueBytes, (i + 1) * reals.valueBytes)
+        out.set(r.keys.readUInt32LE(i * reals.keySize), { addr: Buffer.from(v.subarray(addrOff, addrOff + 16)), port: v.readUInt16BE(portOff) })
+      }
+      if (r.token === null) break
+      token = r.token
+    }
+    return out
   }
 
   timeouts(): ConnTimeouts {

@@ -11,6 +11,12 @@
 // The expiry rules themselves are src/dataplane/conncount.ts's (flowExpired, templateExpired), which
 // mirror the packet path; this file adds the walk in bounded batches.
 //
+// nat and fullnat connections have a second entry, in xvs_nat_rev, under their replies' tuple. After
+// the walk over xvs_conns the sweeper walks xvs_nat_rev and deletes the entries no live connection
+// owns: those of connections it just expired, of connections the LRU evicted, of a flow since
+// re-created with another local port. An entry not owned by a flow of this pass is looked up once
+// more before it goes (a connection opened during the pass owns it).
+//
 // Each batch is one BPF_MAP_LOOKUP_BATCH of at most `batchSize` entries, a re-read of every candidate
 // (an entry the packet path rewrote since, e.g. a new flow on the same ports, has other bytes and is
 // kept), and one BPF_MAP_DELETE_BATCH; between batches the sweeper yields to the event loop, so a table
@@ -65,6 +71,10 @@ const C_SERVICE = off(Conn, 'service_id')
 const C_STATE = off(Conn, 'state')
 const C_FLAGS = off(Conn, 'flags')
 const C_CTL_UNTIL = off(Conn, 'ctl_until_s')
+const C_LPORT = off(Conn, 'lport')
+const C_LADDR = off(Conn, 'laddr')
+const K_CADDR = off(ConnKey, 'caddr')
+const K_CPORT = off(ConnKey, 'cport')
 const K_VADDR = off(ConnKey, 'vaddr')
 const K_VPORT = off(ConnKey, 'vport')
 const K_PROTO = off(ConnKey, 'proto')
@@ -84,6 +94,33 @@ export function serviceKeyOf(connKey: Buffer, base: number, wildcard = false): B
   k[S_PROTO] = connKey[base + K_PROTO]!
   k[S_FAMILY] = connKey[base + K_FAMILY]!
   return k
+}
+
+/** A real server's address (16 bytes, as xvs_real holds it) and port (host order), by real id. */
+export type RealAddrs = ReadonlyMap<number, { addr: Buffer; port: number }>
+
+/**
+ * The xvs_nat_rev key of a nat/fullnat connection (xvs_nat_rev_key in conntrack.h): from the real
+ * server's address and port to the client's, or with FULLNAT to the connection's local address and
+ * port. undefined when its real server is unknown.
+ */
+export function natRevKeyOf(flowKey: Buffer, kb: number, value: Buffer, vb: number, reals: RealAddrs): Buffer | undefined {
+  const real = reals.get(value.readUInt32LE(vb + C_REAL))
+  if (!real) return undefined
+  const rk = Buffer.alloc(ConnKey.size)
+  real.addr.copy(rk, K_CADDR, 0, 16)
+  rk.writeUInt16BE(real.port || flowKey.readUInt16BE(kb + K_VPORT), K_CPORT)
+  if (value[vb + C_FLAGS]! & ConnFlags.FULLNAT) {
+    value.copy(rk, K_VADDR, vb + C_LADDR, vb + C_LADDR + 16)
+    value.copy(rk, K_VPORT, vb + C_LPORT, vb + C_LPORT + 2)
+  } else {
+    flowKey.copy(rk, K_VADDR, kb + K_CADDR, kb + K_CADDR + 16)
+    flowKey.copy(rk, K_VPORT, kb + K_CPORT, kb + K_CPORT + 2)
+  }
+  rk[K_PROTO] = flowKey[kb + K_PROTO]!
+  rk[K_FAMILY] = flowKey[kb + K_FAMILY]!
+  rk[K_KIND] = ConnKind.REPLY
+  return rk
 }
 
 /** What the sweeper needs of the services, read once per pass. */
@@ -124,6 +161,8 @@ export interface SweepReport {
   stale: number
   /** Candidates the packet path rewrote (or removed) between the read and the delete: kept. */
   raced: number
+  /** xvs_nat_rev entries deleted: no live connection owns them. */
+  natRevRemoved: number
   batches: number
   durationMs: number
   /** Live entries per real id. */
@@ -136,6 +175,10 @@ export interface SweeperOptions {
   timeouts: () => ConnTimeouts
   /** The services, read at the start of each pass; omit to keep stale entries (and templates: they need it). */
   services?: () => ServiceIndex
+  /** xvs_nat_rev (keys and values are connection keys); with realAddrs, its unowned entries are deleted. */
+  natRev?: ConnTable
+  /** The real servers' addresses and ports, read at the start of each pass. */
+  realAddrs?: () => RealAddrs
   /** bpf_ktime_get_ns()'s clock (CLOCK_MONOTONIC), ns; default process.hrtime.bigint. */
   nowNs?: () => bigint
   clock?: Clock
@@ -159,17 +202,19 @@ export interface SweeperTotals {
   expired: number
   stale: number
   raced: number
+  natRevRemoved: number
   errors: number
   last: SweepReport | undefined
 }
 
 export class ConnSweeper {
-  private readonly opts: Required<Omit<SweeperOptions, 'services' | 'reconcile' | 'begin' | 'log'>> & Pick<SweeperOptions, 'services' | 'reconcile' | 'begin'>
+  private readonly opts: Required<Omit<SweeperOptions, 'services' | 'reconcile' | 'begin' | 'log' | 'natRev' | 'realAddrs'>> &
+    Pick<SweeperOptions, 'services' | 'reconcile' | 'begin' | 'natRev' | 'realAddrs'>
   private readonly log: Logger
   private timer: TimerHandle | undefined
   private running = false
   private current: Promise<SweepReport> | undefined
-  readonly totals: SweeperTotals = { passes: 0, scanned: 0, expired: 0, stale: 0, raced: 0, errors: 0, last: undefined }
+  readonly totals: SweeperTotals = { passes: 0, scanned: 0, expired: 0, stale: 0, raced: 0, natRevRemoved: 0, errors: 0, last: undefined }
 
   constructor(opts: SweeperOptions) {
     this.opts = {
@@ -221,9 +266,12 @@ export class ConnSweeper {
     const begun = this.opts.begin?.()
     const set = this.opts.timeouts()
     const services = this.opts.services?.()
+    const reals = this.opts.natRev ? this.opts.realAddrs?.() : undefined
+    // hex of a live nat flow's key -> hex of the reply key it owns
+    const liveNat = new Map<string, string>()
     const ks = conns.keySize
     const vs = conns.valueBytes
-    const report: SweepReport = { scanned: 0, expired: 0, stale: 0, raced: 0, batches: 0, durationMs: 0, counts: new Map() }
+    const report: SweepReport = { scanned: 0, expired: 0, stale: 0, raced: 0, natRevRemoved: 0, batches: 0, durationMs: 0, counts: new Map() }
     let token: Buffer | null = null
     for (let guard = 0; guard <= conns.maxEntries + 1; guard++) {
       const r = conns.lookupBatchRaw(token, batchSize)
@@ -248,6 +296,10 @@ export class ConnSweeper {
           doomed.push(i); why.push('stale'); continue
         }
         const realId = r.values.readUInt32LE(vb + C_REAL)
+        if (reals && r.values[vb + C_FLAGS]! & ConnFlags.NAT) {
+          const rk = natRevKeyOf(r.keys, kb, r.values, vb, reals)
+          if (rk) liveNat.set(r.keys.subarray(kb, kb + ks).toString('hex'), rk.toString('hex'))
+        }
         let c = report.counts.get(realId)
         if (!c) report.counts.set(realId, (c = { active: 0, inactive: 0, persistent: 0 }))
         if (template) c.persistent++
@@ -259,8 +311,10 @@ export class ConnSweeper {
       if (token === null) break
       await yieldToLoop()
     }
+    if (reals && this.opts.natRev) await this.sweepNatRev(this.opts.natRev, reals, liveNat, report)
     report.durationMs = this.opts.clock.now() - started
     this.totals.passes++
+    this.totals.natRevRemoved += report.natRevRemoved
     this.totals.scanned += report.scanned
     this.totals.expired += report.expired
     this.totals.stale += report.stale
@@ -274,6 +328,43 @@ export class ConnSweeper {
       this.log.error({ err }, 'reconciling connection counters failed')
     }
     return report
+  }
+
+  /**
+   * Delete the xvs_nat_rev entries no live connection owns. An entry whose flow this pass did not see
+   * owning it is judged again from the table as it is now (a connection opened meanwhile keeps it).
+   */
+  private async sweepNatRev(rev: ConnTable, reals: RealAddrs, liveNat: ReadonlyMap<string, string>, report: SweepReport): Promise<void> {
+    const { conns, batchSize } = this.opts
+    const ks = rev.keySize
+    const vs = rev.valueBytes
+    let token: Buffer | null = null
+    for (let guard = 0; guard <= rev.maxEntries + 1; guard++) {
+      const r = rev.lookupBatchRaw(token, batchSize)
+      const doomed: Buffer[] = []
+      for (let i = 0; i < r.count; i++) {
+        const key = r.keys.subarray(i * ks, (i + 1) * ks)
+        const flow = r.values.subarray(i * vs, i * vs + ConnKey.size)
+        const keyHex = key.toString('hex')
+        if (liveNat.get(flow.toString('hex')) === keyHex) continue
+        const conn = conns.lookup(flow)
+        if (conn && conn[C_FLAGS]! & ConnFlags.NAT && natRevKeyOf(flow, 0, conn, 0, reals)?.toString('hex') === keyHex) continue
+        // still pointing at the same flow (a new connection may have claimed the tuple since)
+        const now = rev.lookup(key)
+        if (now === null || !now.subarray(0, ConnKey.size).equals(flow)) { report.raced++; continue }
+        doomed.push(Buffer.from(key))
+      }
+      let done = 0
+      while (done < doomed.length) {
+        const d = rev.deleteBatchRaw(Buffer.concat(doomed.slice(done)), doomed.length - done)
+        report.natRevRemoved += d
+        done += d
+        if (done < doomed.length) { report.raced++; done++ }
+      }
+      token = r.token
+      if (token === null) break
+      await yieldToLoop()
+    }
   }
 
   /** Re-read each candidate, delete those still as they were, in one batch (skipping keys gone meanwhile). */

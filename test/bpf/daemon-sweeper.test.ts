@@ -183,3 +183,53 @@ t.test('a pass through BpfHost: services, groups and templates judged as the pac
   const held = readConnCounters(dp)
   for (const [id, n] of countConns(dp).counts) t.same({ active: held.get(id)!.active, inactive: held.get(id)!.inactive, persistent: held.get(id)!.persistent }, n, `real ${id}: counters equal a recount`)
 })
+
+t.test('nat and fullnat: reply entries go with their connections, orphans go, live ones stay', needsRoot, async (t) => {
+  const dp = loadDetached({ connTableSize: 4096 })
+  t.teardown(() => dp.close())
+  const MODEL = `settings:
+  local_addresses: [10.2.0.1]
+services:
+  - vip: 10.0.0.10
+    port: 80
+    scheduler: rr
+    real_servers:
+      - { address: 10.1.0.1, port: 8080, method: nat }
+  - vip: 10.0.0.10
+    port: 81
+    scheduler: rr
+    real_servers:
+      - { address: 10.1.0.2, port: 8081, method: fullnat }
+`
+  const hop = (address: string) => ({ address, ifname: 'lo', ifindex: 1, srcMac: '02:00:00:00:00:02', dstMac: '02:00:00:00:04:01', mtu: 1500 })
+  applyModel(dp, parseConfig(MODEL, 'm.yaml', 'yaml').model, { resolve: hop })
+  const host = new BpfHost({ dataplane: dp })
+  // Outside a namespace with routes, the translated SYNs go to the stack; entries are made all the same.
+  for (const [sport, dport] of [[1000, 80], [1001, 80], [2000, 81], [2001, 81]] as const) dp.prog.testRun(tcpPkt({ sport, dport, flags: 'S' }))
+  const revs = (): Array<{ key: ReturnType<typeof ConnKey.decode>; flow: ReturnType<typeof ConnKey.decode> }> =>
+    [...dp.maps.natRev.entries()].map((e) => ({ key: ConnKey.decode(e.key), flow: ConnKey.decode(e.value) }))
+  t.equal(revs().length, 4, 'four connections, four reply entries')
+  const nat = revs().find((r) => r.flow.cport === 1000)!
+  t.same({ caddr: nat.key.caddr, cport: nat.key.cport, vaddr: nat.key.vaddr, vport: nat.key.vport, kind: nat.key.kind },
+    { caddr: '10.1.0.1', cport: 8080, vaddr: '10.0.0.1', vport: 1000, kind: 2 }, 'nat: the reply tuple is RIP:rport -> client')
+  const full = revs().find((r) => r.flow.cport === 2000)!
+  t.equal(full.key.vaddr, '10.2.0.1', 'fullnat: the reply goes to the local address')
+
+  const sw = new ConnSweeper({ conns: host.conns(), timeouts: () => host.timeouts(), services: () => host.serviceIndex(), natRev: host.natRev(), realAddrs: () => host.realAddrs() })
+  let r = await sw.sweep()
+  t.same({ expired: r.expired, natRevRemoved: r.natRevRemoved }, { expired: 0, natRevRemoved: 0 }, 'live connections keep their reply entries')
+
+  // One nat and one fullnat connection time out unseen; an orphan appears (its connection evicted).
+  const k = (cport: number, vport: number) => ConnKey.encode({ caddr: '10.0.0.1', vaddr: '10.0.0.10', cport, vport, proto: Proto.TCP })
+  for (const [cport, vport] of [[1000, 80], [2000, 81]] as const) {
+    const c = Conn.decode(dp.maps.conns.lookup(k(cport, vport))!)
+    dp.maps.conns.update(k(cport, vport), Conn.encode({ ...c, last_seen_ns: c.last_seen_ns - 200n * 1_000_000_000n }))
+  }
+  dp.maps.conns.delete(k(1001, 80))
+  r = await sw.sweep()
+  t.equal(r.expired, 2, 'the two idle connections are deleted')
+  t.equal(r.natRevRemoved, 3, 'with their reply entries, and the orphan\'s')
+  t.same(revs().map((x) => x.flow.cport), [2001], 'the live fullnat connection keeps its entry')
+  r = await sw.sweep()
+  t.equal(r.natRevRemoved, 0, 'nothing more to remove')
+})
