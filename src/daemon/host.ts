@@ -8,6 +8,7 @@ import { Proto, Real, RealFlags, Service, ServiceKey, Settings, Stats, decodeGro
 import { detachOne, findDataplane, loadDataplane, netnsId, unloadDataplane, type Dataplane } from '../dataplane/loader'
 import { applyModel, type ApplyResult, type WriterOptions } from '../dataplane/writer'
 import { readConnCounters, writeConnCounts } from '../dataplane/conncount'
+import { readRealAddrs } from '../dataplane/reader'
 import type { Model } from '../model/types'
 import { realServerKey, serviceKey } from '../model/diff'
 import { parseIp } from '../model/addr'
@@ -206,21 +207,7 @@ export class BpfHost implements DataplaneHost {
   }
 
   realAddrs(): RealAddrs {
-    const out = new Map<number, { addr: Buffer; port: number }>()
-    const reals = this.d.maps.reals
-    const addrOff = Real.fields.find((f) => f.name === 'addr')!.offset
-    const portOff = Real.fields.find((f) => f.name === 'port')!.offset
-    let token: Buffer | null = null
-    for (let guard = 0; guard <= reals.maxEntries; guard++) {
-      const r = reals.lookupBatchRaw(token, 4096)
-      for (let i = 0; i < r.count; i++) {
-        const v = r.values.subarray(i * reals.valueBytes, (i + 1) * reals.valueBytes)
-        out.set(r.keys.readUInt32LE(i * reals.keySize), { addr: Buffer.from(v.subarray(addrOff, addrOff + 16)), port: v.readUInt16BE(portOff) })
-      }
-      if (r.token === null) break
-      token = r.token
-    }
-    return out
+    return readRealAddrs(this.d)
   }
 
   timeouts(): ConnTimeouts {

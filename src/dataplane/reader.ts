@@ -195,6 +195,25 @@ export function heldPart(desired: Model, current: Model): Model {
   }
 }
 
+/** Every real server's address (16 bytes, as xvs_real holds it) and port (host order), by real id. */
+export function readRealAddrs(dp: Dataplane): Map<number, { addr: Buffer; port: number }> {
+  const out = new Map<number, { addr: Buffer; port: number }>()
+  const reals = dp.maps.reals
+  const addrOff = Real.fields.find((f) => f.name === 'addr')!.offset
+  const portOff = Real.fields.find((f) => f.name === 'port')!.offset
+  let token: Buffer | null = null
+  for (let guard = 0; guard <= reals.maxEntries; guard++) {
+    const r = reals.lookupBatchRaw(token, 4096)
+    for (let i = 0; i < r.count; i++) {
+      const v = r.values.subarray(i * reals.valueBytes, (i + 1) * reals.valueBytes)
+      out.set(r.keys.readUInt32LE(i * reals.keySize), { addr: Buffer.from(v.subarray(addrOff, addrOff + 16)), port: v.readUInt16BE(portOff) })
+    }
+    if (r.token === null) break
+    token = r.token
+  }
+  return out
+}
+
 /** The fullnat local addresses (xvs_laddrs), IPv4 ones first, as many as the settings say are in use. */
 function readLocalAddresses(dp: Dataplane, settings: SettingsValue): string[] {
   const out: string[] = []

@@ -23,15 +23,17 @@
 // bpf_ktime_get_ns() clocks of two machines have nothing in common.
 //
 // Message layout (network order):
-//   0 magic "XVSY"  4 version 1  5 type  6 flags u16  8 sender id u32  12 seq u64  20 nonce u64
-//   28 count u16  30 part u16  32 snapshot id u32  36 reserved u32  40 entries (96 bytes each)
+//   0 magic "XVSY"  4 version 2  5 type  6 flags u16  8 sender id u32  12 seq u64  20 nonce u64
+//   28 count u16  30 part u16  32 snapshot id u32  36 reserved u32  40 entries (112 bytes each)
 //   end: HMAC-SHA256 (32 bytes) of everything before it
 // Entry:
 //   0 family  1 proto  2 kind  3 state  4 flags  5 service proto  6 service family  7 real family
 //   8 client port  10 virtual port  12 service port  14 real port  16 idle ms u32  20 age ms u32
-//   24 template control seconds left u32  28 reserved u32
-//   32 client address  48 virtual address  64 service address  80 real address (16 bytes each;
-//   IPv4 in the first 4)
+//   24 template control seconds left u32  28 fullnat local port u16  30 reserved u16
+//   32 client address  48 virtual address  64 service address  80 real address  96 fullnat local
+//   address (16 bytes each; IPv4 in the first 4; the local address all zero unless fullnat)
+// nat and fullnat entries (flags NAT, FULLNAT) are installed with their xvs_nat_rev entry, built from
+// the receiver's own real server entry, so replies keep being translated after a failover.
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import dgram from 'node:dgram'
 import { readFileSync } from 'node:fs'
@@ -40,18 +42,22 @@ import type { Logger } from '../log'
 import { silentLogger } from '../log'
 import type { ConnSyncSpec } from '../model/types'
 import { systemClock, type Clock, type TimerHandle } from '../util/clock'
-import { Conn, ConnKey, Real, Service, ServiceKey, type Real as RealValue, type ServiceKey as ServiceKeyValue } from '../dataplane/abi'
+import { Conn, ConnFlags, ConnKey, Real, Service, ServiceKey, type Real as RealValue, type ServiceKey as ServiceKeyValue } from '../dataplane/abi'
+import { readRealAddrs } from '../dataplane/reader'
+import { natRevKeyOf } from '../daemon/sweeper'
 import type { Dataplane } from '../dataplane/loader'
 import { bytesToIp, canonicalIp, ipToBytes, type Family } from './inet'
 import type { ConnSyncPeer } from './failover'
 
 export const SYNC_MAGIC = 0x5856_5359 // "XVSY"
-export const SYNC_VERSION = 1
+export const SYNC_VERSION = 2
 export const SYNC_HEADER = 40
-export const SYNC_ENTRY = 96
+export const SYNC_ENTRY = 112
 export const SYNC_MAC = 32
-/** Entries per message: 40 + 13 * 96 + 32 = 1320 bytes, one unfragmented datagram on a 1500-byte link. */
-export const SYNC_MAX_ENTRIES = 13
+/** Entries per message: 40 + 11 * 112 + 32 = 1304 bytes, one unfragmented datagram on a 1500-byte link. */
+export const SYNC_MAX_ENTRIES = 11
+
+const CONN_FLAGS = Conn.fields.find((f) => f.name === 'flags')!.offset
 
 export const MsgType = { HELLO: 1, SNAPSHOT: 2, DELTA: 3 } as const
 export type MsgTypeName = keyof typeof MsgType
@@ -81,6 +87,9 @@ export interface SyncEntry {
   ageMs: number
   /** Templates: seconds the template must live for the connections it controls; 0 none. */
   ctlLeftS: number
+  /** fullnat: the local address and port the client's became ('' and 0 otherwise). */
+  laddr?: string
+  lport?: number
 }
 
 export interface SyncMessage {
@@ -123,11 +132,14 @@ export function encodeEntry(e: SyncEntry, b: Buffer, off: number): void {
   b.writeUInt32BE(sat32(e.idleMs), off + 16)
   b.writeUInt32BE(sat32(e.ageMs), off + 20)
   b.writeUInt32BE(sat32(e.ctlLeftS), off + 24)
-  b.writeUInt32BE(0, off + 28)
+  b.writeUInt16BE(e.lport ?? 0, off + 28)
+  b.writeUInt16BE(0, off + 30)
   putAddr(b, off + 32, e.caddr, e.family)
   putAddr(b, off + 48, e.vaddr, e.family)
   putAddr(b, off + 64, e.service.addr, e.service.family)
   putAddr(b, off + 80, e.realAddr, e.realFamily)
+  if (e.laddr) putAddr(b, off + 96, e.laddr, e.family)
+  else b.fill(0, off + 96, off + 112)
 }
 
 const isAf = (x: number): boolean => x === AF[4] || x === AF[6]
@@ -155,6 +167,7 @@ export function decodeEntry(b: Buffer, off: number): SyncEntry | undefined {
     caddr: getAddr(b, off + 32, family),
     vaddr: getAddr(b, off + 48, family),
     realAddr: getAddr(b, off + 80, rfamily),
+    ...(b[off + 4]! & ConnFlags.FULLNAT ? { laddr: getAddr(b, off + 96, family), lport: b.readUInt16BE(off + 28) } : {}),
   }
 }
 
@@ -330,10 +343,21 @@ export class DataplaneConnTable implements ConnTable {
 
   install(entries: readonly RawEntry[]): number {
     if (entries.length === 0) return 0
-    const m = this.dataplane().maps.conns
+    const dp = this.dataplane()
+    const m = dp.maps.conns
     const keys = Buffer.concat(entries.map((e) => e.key))
     const values = Buffer.concat(entries.map((e) => e.value))
-    return m.updateBatchRaw(keys, values, entries.length)
+    const n = m.updateBatchRaw(keys, values, entries.length)
+    // nat connections: their reply entries, from this director's real server entries
+    const nat = entries.slice(0, n).filter((e) => (e.value[CONN_FLAGS]! & ConnFlags.NAT) !== 0)
+    if (nat.length) {
+      const reals = readRealAddrs(dp)
+      for (const e of nat) {
+        const rk = natRevKeyOf(e.key, 0, e.value, 0, reals)
+        if (rk) dp.maps.natRev.update(rk, e.key)
+      }
+    }
+    return n
   }
 
   idMap(): IdMap {
@@ -379,7 +403,14 @@ export function toSyncEntry(e: RawEntry, ids: IdMap, nowNs: bigint): SyncEntry |
     idleMs: nowNs > v.last_seen_ns ? Number((nowNs - v.last_seen_ns) / 1_000_000n) : 0,
     ageMs: nowNs > v.created_ns ? Number((nowNs - v.created_ns) / 1_000_000n) : 0,
     ctlLeftS: ctl > nowS ? ctl - nowS : 0,
+    ...(v.flags & ConnFlags.FULLNAT && v.laddr ? { laddr: bytesToIp(v.laddr, 0, famOf(k.family)), lport: v.lport ?? 0 } : {}),
   }
+}
+
+function laddrBytes(a: string): Buffer {
+  const b = Buffer.alloc(16)
+  ipToBytes(a)?.copy(b)
+  return b
 }
 
 /** Wire entry -> table entry on this director, or undefined when its real server is unknown here. */
@@ -396,6 +427,7 @@ export function fromSyncEntry(e: SyncEntry, ids: IdMap, nowNs: bigint): RawEntry
     state: e.state,
     flags: e.flags,
     ctl_until_s: e.ctlLeftS > 0 ? Number(nowNs / 1_000_000_000n) + e.ctlLeftS : 0,
+    ...(e.laddr ? { laddr: laddrBytes(e.laddr), lport: e.lport ?? 0 } : {}),
   })
   return { key, value }
 }

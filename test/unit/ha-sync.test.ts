@@ -24,9 +24,9 @@ t.test('message layout: header, entries, HMAC', async (t) => {
   const e6 = entry({ family: 10, proto: 17, caddr: '2001:db8::7', vaddr: '2001:db8::53', cport: 5353, vport: 53, service: dns6, realAddr: '10.0.1.3', realPort: 53, state: ConnState.UDP })
   const msg = { type: MsgType.DELTA, flags: 0, senderId: 0xdeadbeef, seq: 1700000000000000n, nonce: 0x0102030405060708n, part: 0, snapshotId: 7, entries: [entry(), e6] }
   const b = encodeMessage(msg, KEY)
-  t.equal(b.length, SYNC_HEADER + 2 * SYNC_ENTRY + SYNC_MAC, '40 + 2 x 96 + 32 bytes')
+  t.equal(b.length, SYNC_HEADER + 2 * SYNC_ENTRY + SYNC_MAC, '40 + 2 x 112 + 32 bytes')
   t.equal(b.toString('latin1', 0, 4), 'XVSY', 'magic')
-  t.same([b[4], b[5], b.readUInt16BE(6), b.readUInt32BE(8)], [1, 3, 0, 0xdeadbeef], 'version, type, flags, sender id')
+  t.same([b[4], b[5], b.readUInt16BE(6), b.readUInt32BE(8)], [2, 3, 0, 0xdeadbeef], 'version, type, flags, sender id')
   t.equal(b.readBigUInt64BE(12), 1700000000000000n, 'seq')
   t.equal(b.readBigUInt64BE(20), 0x0102030405060708n, 'nonce')
   t.same([b.readUInt16BE(28), b.readUInt16BE(30), b.readUInt32BE(32)], [2, 0, 7], 'count, part, snapshot id')
@@ -39,6 +39,20 @@ t.test('message layout: header, entries, HMAC', async (t) => {
   t.ok(d.ok)
   if (d.ok) t.same(d.msg, msg, 'decodes to what was encoded')
   t.throws(() => encodeMessage({ ...msg, entries: Array(SYNC_MAX_ENTRIES + 1).fill(entry()) }, KEY), { code: 'ESYNC' })
+  t.ok(SYNC_HEADER + SYNC_MAX_ENTRIES * SYNC_ENTRY + SYNC_MAC + 28 <= 1500, 'a full message fits one 1500-byte IPv4 datagram')
+})
+
+t.test('fullnat entries carry their local address and port; nat and dr entries none', async (t) => {
+  const fnat = entry({ flags: ConnFlags.NAT | ConnFlags.FULLNAT, laddr: '10.0.9.1', lport: 20001 })
+  const nat = entry({ flags: ConnFlags.NAT, cport: 40002 })
+  const b = encodeMessage({ type: MsgType.DELTA, flags: 0, senderId: 1, seq: 2n, nonce: 3n, part: 0, snapshotId: 0, entries: [fnat, nat] }, KEY)
+  const e = b.subarray(SYNC_HEADER, SYNC_HEADER + SYNC_ENTRY)
+  t.equal(e.readUInt16BE(28), 20001, 'local port at 28')
+  t.equal(e.subarray(96, 112).toString('hex'), '0a000901' + '00'.repeat(12), 'local address at 96')
+  t.equal(b.subarray(SYNC_HEADER + SYNC_ENTRY + 96, SYNC_HEADER + 2 * SYNC_ENTRY).toString('hex'), '00'.repeat(16), 'a nat entry has none')
+  const d = decodeMessage(b, KEY)
+  t.ok(d.ok)
+  if (d.ok) t.same(d.msg.entries, [fnat, nat], 'decodes to what was encoded')
 })
 
 t.test('tampered, truncated and foreign messages are rejected', async (t) => {
@@ -111,7 +125,7 @@ t.test('table entries: ids to names and back, times rebased between two clocks',
   t.same(e, entry(), 'named, with ages')
   const raw = fromSyncEntry(e, b, nowB)!
   t.same(raw.key, key, 'the same flow key')
-  t.same(Conn.decode(raw.value), { last_seen_ns: nowB - 1_500_000_000n, created_ns: nowB - 60_000_000_000n, real_id: 2, service_id: 1, state: ConnState.ESTABLISHED, flags: 0, ctl_until_s: 0 },
+  t.same(Conn.decode(raw.value), { last_seen_ns: nowB - 1_500_000_000n, created_ns: nowB - 60_000_000_000n, real_id: 2, service_id: 1, state: ConnState.ESTABLISHED, flags: 0, ctl_until_s: 0, lport: 0, laddr: Buffer.alloc(16) },
     'B\'s ids and B\'s clock')
   const tkey = ConnKey.encode({ caddr: '192.0.2.0', vaddr: '10.0.0.100', cport: 0, vport: 80, proto: 6, family: 2, kind: ConnKind.TEMPLATE })
   const tval = Conn.encode({ last_seen_ns: nowA, created_ns: nowA, real_id: 7, service_id: 3, state: 0, flags: ConnFlags.TEMPLATE, ctl_until_s: 5000 + 120 })
