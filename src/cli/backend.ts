@@ -143,9 +143,11 @@ export interface ConnRow {
   template: boolean
   serviceId: number
   realId: number
+  /** fullnat: the local address and port the client's became towards the real server. */
+  local?: { address: string; port: number }
 }
 
-export const MAP_KINDS = ['services', 'reals', 'tables', 'conns', 'counters', 'settings', 'stats', 'rr-cursor', 'tx-ports'] as const
+export const MAP_KINDS = ['services', 'reals', 'tables', 'conns', 'counters', 'settings', 'stats', 'rr-cursor', 'tx-ports', 'nat-rev', 'laddrs'] as const
 export type MapKind = (typeof MAP_KINDS)[number]
 
 export interface InspectResult {

@@ -10,7 +10,8 @@ import { diffModels, serviceKey } from '../model/diff'
 import { validate } from '../model/validate'
 import type { Model } from '../model/types'
 import { BpfError, BpfMap, ifnameOf } from '../bpf'
-import { ConnFlags, Limits, RealFlags, ServiceFlags, svcTableSlot } from '../dataplane/abi'
+import { ConnFlags, ConnKey, Limits, RealFlags, ServiceFlags, svcTableSlot } from '../dataplane/abi'
+import { decodeAddr } from '../dataplane/codec'
 import { findDataplane, loadDataplane, unloadDataplane, MAP_NAMES, type Dataplane } from '../dataplane/loader'
 import {
   ABI_HAS_THRESHOLDS, countConns, effectiveTimeouts, flagNames, heldPart, methodName, modelRealServer, modelService, protoName, readConns,
@@ -152,6 +153,8 @@ export class DirectBackend implements Backend {
           fill(MAP_NAMES.reals, dp.maps.reals, readReals(dp).length, dp.maps.reals.maxEntries - 1),
           fill(MAP_NAMES.conns, dp.maps.conns, dp.maps.conns.lookupBatch(8192).length),
           fill(MAP_NAMES.txPorts, dp.maps.txPorts, [...dp.maps.txPorts.keys()].length),
+          fill(MAP_NAMES.natRev, dp.maps.natRev, dp.maps.natRev.lookupBatch(8192).length),
+          fill(MAP_NAMES.laddrs, dp.maps.laddrs, readModel(dp).settings.localAddresses.length),
         ],
       }
     } finally {
@@ -236,6 +239,7 @@ export class DirectBackend implements Backend {
         template: (value.flags & ConnFlags.TEMPLATE) !== 0,
         serviceId: value.service_id,
         realId: value.real_id,
+        ...(value.flags & ConnFlags.FULLNAT && value.laddr ? { local: { address: decodeAddr(value.laddr, key.family), port: value.lport ?? 0 } } : {}),
       })
     }
     return rows.sort((a, b) => b.expires - a.expires)
@@ -316,7 +320,7 @@ export class DirectBackend implements Backend {
           map, sources: [MAP_NAMES.conns], rows: this.connsSync().map((c) => ({
             proto: c.proto, client: `${c.client.address}:${c.client.port}`, virtual: `${c.virtual.address}:${c.virtual.port}`,
             real: c.real ? `${c.real.address}:${c.real.port}` : '-', real_id: c.realId, service_id: c.serviceId, state: c.state,
-            expires_s: Math.floor(c.expires), template: c.template,
+            expires_s: Math.floor(c.expires), template: c.template, local: c.local ? `${c.local.address}:${c.local.port}` : '-',
           })),
         }
       case 'counters': {
@@ -355,6 +359,20 @@ export class DirectBackend implements Backend {
             return { ifindex, ifname }
           }),
         }
+      case 'nat-rev':
+        // nat/fullnat replies: the tuple a reply arrives with -> the client's flow it is translated to
+        return {
+          map, sources: [MAP_NAMES.natRev], rows: dp.maps.natRev.lookupBatch(8192).map(({ key, value }) => {
+            const r = ConnKey.decode(key)
+            const f = ConnKey.decode(value)
+            return {
+              proto: protoName(r.proto), reply_from: `${r.caddr}:${r.cport}`, reply_to: `${r.vaddr}:${r.vport}`,
+              client: `${f.caddr}:${f.cport}`, virtual: `${f.vaddr}:${f.vport}`,
+            }
+          }),
+        }
+      case 'laddrs':
+        return { map, sources: [MAP_NAMES.laddrs], rows: readModel(dp).settings.localAddresses.map((address) => ({ address })) }
     }
   }
 

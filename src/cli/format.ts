@@ -189,13 +189,16 @@ export function rates(a: Snapshot, b: Snapshot): Snapshot {
 
 /** `ipvsadm -L -c` (list_conn / print_conn). */
 export function formatConns(rows: readonly ConnRow[], names: NameOf = numeric): string {
-  let out = `IPVS connection entries\npro expire ${left('state', 11)} ${left('source', 18)} ${left('virtual', 18)} destination\n`
+  // fullnat connections add a column: the local address and port the real server sees
+  const local = rows.some((c) => c.local)
+  let out = `IPVS connection entries\npro expire ${left('state', 11)} ${left('source', 18)} ${left('virtual', 18)} ${local ? `${left('destination', 18)} local` : 'destination'}\n`
   for (const c of rows) {
     const secs = Math.max(0, Math.floor(c.expires))
     const expire = `${String(Math.floor(secs / 60)).padStart(2, '0')}:${String(secs % 60).padStart(2, '0')}`
     const proto = c.template ? 'IP' : c.proto.toUpperCase()
     const dest = c.real ? names(c.real.address, c.real.port) : '-'
-    out += `${left(proto, 3)} ${left(expire, 6)} ${left(c.template ? 'NONE' : c.state, 11)} ${left(names(c.client.address, c.client.port), 18)} ${left(names(c.virtual.address, c.virtual.port), 18)} ${dest}\n`
+    const via = local ? ` ${c.local ? names(c.local.address, c.local.port) : '-'}` : ''
+    out += `${left(proto, 3)} ${left(expire, 6)} ${left(c.template ? 'NONE' : c.state, 11)} ${left(names(c.client.address, c.client.port), 18)} ${left(names(c.virtual.address, c.virtual.port), 18)} ${local ? left(dest, 18) : dest}${via}\n`
   }
   return out
 }

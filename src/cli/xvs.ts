@@ -462,12 +462,14 @@ Maps:
   services    xvs_services: service key -> id, scheduler, flags, live table half and size
   reals       xvs_reals: real id -> address, port, method, weight, flags, next hop
   tables      xvs_svc_tables: each service's scheduler tables (both halves), slots per real id
-  conns       xvs_conns: flows (and persistence templates) with state and time left
+  conns       xvs_conns: flows (and persistence templates) with state, time left, fullnat local address
   counters    xvs_counters: global counters by name (from the object's BTF), summed over CPUs
-  settings    xvs_settings: timeouts, expire_nodest_conn, tunnel defaults
+  settings    xvs_settings: timeouts, expire_nodest_conn, tunnel defaults, nat switch, fullnat ports
   stats       xvs_svc_stats and xvs_real_stats, summed over CPUs
   rr-cursor   xvs_rr_cursor: each service's per-CPU rr/wrr position
   tx-ports    xvs_tx_ports: egress interfaces for redirects
+  nat-rev     xvs_nat_rev: nat/fullnat reply tuples -> the client flow they are translated to
+  laddrs      xvs_laddrs: the fullnat local address pool
 ${EXAMPLES(['xvs inspect services', 'xvs inspect tables -t 192.0.2.10:80 --json', 'xvs inspect counters --all'])}`)
     .action(async (map: string, o: ServiceOpts & { all?: boolean; json?: boolean }) => {
       if (!(MAP_KINDS as readonly string[]).includes(map)) throw new UsageError(`'${map}' is not a map xvs decodes${suggestion(map, MAP_KINDS)}`)

@@ -152,6 +152,14 @@ t.test('-c and --timeout', async (t) => {
     '',
   ].join('\n'))
   t.equal(formatTimeouts({ tcp: 900, tcpfin: 120, udp: 300 }), 'Timeout (tcp tcpfin udp): 900 120 300\n')
+  // fullnat connections: one more column, the local address the real server sees
+  t.equal(formatConns([rows[0]!, { ...rows[0]!, client: { address: '10.0.0.12', port: 40001 }, real: { address: '10.0.1.2', port: 8080 }, local: { address: '10.0.1.250', port: 20001 } }]), [
+    'IPVS connection entries',
+    'pro expire state       source             virtual            destination        local',
+    'TCP 14:59  ESTABLISHED 10.0.0.10:40000    10.0.0.1:80        10.0.1.1:80        -',
+    'TCP 14:59  ESTABLISHED 10.0.0.12:40001    10.0.0.1:80        10.0.1.2:8080      10.0.1.250:20001',
+    '',
+  ].join('\n'))
 })
 
 t.test('xvs: the difference an apply made, status, tables, counters', async (t) => {
