@@ -4,12 +4,13 @@
 // and get the verdict, the output and every counter that moved, compare an output frame with the
 // expected one field by field, and close everything at teardown. Nothing is pinned or shared.
 import type { Test } from 'tap'
-import { BpfObject, BpfMap, BpfProgram, btfEnum } from '../../src/bpf'
+import { BpfObject, BpfMap, BpfProgram, btfEnum, withNetns } from '../../src/bpf'
 import {
-  Conn, ConnKey, DecapKey, objectPath, Real, Service, ServiceKey, Settings, Stats, statCounterNames, FwdMethod, Proto,
-  type Conn as ConnValue, type ConnKey as ConnKeyValue, type Real as RealValue, type Service as ServiceValue,
+  Conn, ConnKey, ConnKind, DecapKey, Limits, objectPath, Real, RealConns, Service, ServiceKey, Settings, Stats, statCounterNames, FwdMethod, Proto,
+  type Conn as ConnValue, type ConnKey as ConnKeyValue, type Real as RealValue, type RealConns as RealConnsValue, type Service as ServiceValue,
   type Settings as SettingsValue, type Stats as StatsValue,
 } from '../../src/dataplane/abi'
+import { encodeAddr } from '../../src/dataplane/codec'
 import { installTable } from '../../src/dataplane/tables'
 import { firstDifference, describeFrame, parseFrame, verifyChecksums, type ParsedFrame, type ParsedIp, type ParsedL4 } from '../../src/lab/packet'
 
@@ -84,6 +85,12 @@ export interface DirectorOptions {
   conns?: number
   /** The .rodata switch xvs_cfg_tx_via_devmap (default: the object's, 1). */
   txViaDevmap?: boolean
+  /**
+   * A network namespace (`ip netns` name) to run the packets in: ingress_ifindex and bpf_fib_lookup
+   * see its interfaces, routes and neighbours, and devmap entries are written there. Default: the
+   * caller's namespace.
+   */
+  netns?: string
 }
 
 export interface RealSpec extends Partial<RealValue> {
@@ -121,9 +128,13 @@ export class Director {
   readonly realStats: BpfMap
   readonly countersMap: BpfMap
   readonly txPorts: BpfMap
+  readonly natRevMap: BpfMap
+  readonly laddrsMap: BpfMap
+  readonly realConnsMap: BpfMap
   readonly counterNames: readonly string[]
+  readonly netns: string | undefined
 
-  private constructor(obj: BpfObject) {
+  private constructor(obj: BpfObject, netns?: string) {
     this.prog = obj.program('xvs_director')
     this.settingsMap = obj.map('xvs_settings')
     this.services = obj.map('xvs_services')
@@ -135,7 +146,11 @@ export class Director {
     this.realStats = obj.map('xvs_real_stats')
     this.countersMap = obj.map('xvs_counters')
     this.txPorts = obj.map('xvs_tx_ports')
+    this.natRevMap = obj.map('xvs_nat_rev')
+    this.laddrsMap = obj.map('xvs_laddrs')
+    this.realConnsMap = obj.map('xvs_real_conns')
     this.counterNames = statCounterNames()
+    this.netns = netns
   }
 
   /** Load out/bpf/xvs.bpf.o afresh; everything is closed when `t` ends. */
@@ -146,7 +161,7 @@ export class Director {
       obj.setMaxEntries('xvs_conns', opts.conns ?? 4096)
       if (opts.txViaDevmap !== undefined) obj.setGlobal('xvs_cfg_tx_via_devmap', Buffer.from([opts.txViaDevmap ? 1 : 0]))
       obj.load()
-      d = new Director(obj)
+      d = new Director(obj, opts.netns)
     } finally {
       obj.close() // programs and maps taken out keep their own fds
     }
@@ -156,7 +171,12 @@ export class Director {
 
   close(): void {
     for (const fd of [this.prog, this.settingsMap, this.services, this.reals, this.svcTables, this.rrCursor, this.conns,
-      this.svcStats, this.realStats, this.countersMap, this.txPorts]) fd.close()
+      this.svcStats, this.realStats, this.countersMap, this.txPorts, this.natRevMap, this.laddrsMap, this.realConnsMap]) fd.close()
+  }
+
+  /** fn in the director's namespace (DirectorOptions.netns), or here. */
+  private within<T>(fn: () => T): T {
+    return this.netns === undefined ? fn() : withNetns(this.netns, fn)
   }
 
   /** Write the whole settings entry: fields left out are 0 (the documented defaults). */
@@ -209,9 +229,48 @@ export class Director {
     })
   }
 
-  /** Run one packet; see RunResult. */
+  /** Run one packet (inside DirectorOptions.netns if given); see RunResult. */
   run(pkt: Buffer, opts: RunOptions = {}): RunResult {
-    return runProgram(this.prog, this.countersMap, this.counterNames, pkt, opts)
+    return this.within(() => runProgram(this.prog, this.countersMap, this.counterNames, pkt, opts))
+  }
+
+  /** An egress interface in xvs_tx_ports (written inside the director's namespace, where the ifindex means it). */
+  setTxPort(ifindex: number): void {
+    this.within(() => this.txPorts.update(u32(ifindex), u32(ifindex)))
+  }
+
+  /**
+   * fullnat local addresses: xvs_laddrs entries from index 0 (IPv4) and Limits.LADDRS_PER_FAMILY
+   * (IPv6). The counts the data plane reads are settings laddrs_v4 / laddrs_v6: write them too.
+   */
+  setLaddrs(v4: readonly string[], v6: readonly string[] = []): void {
+    const entry = (a: string): Buffer => { const b = Buffer.alloc(16); encodeAddr(a).bytes.copy(b); return b }
+    v4.forEach((a, i) => this.laddrsMap.update(u32(i), entry(a)))
+    v6.forEach((a, i) => this.laddrsMap.update(u32(Limits.LADDRS_PER_FAMILY + i), entry(a)))
+  }
+
+  /** The xvs_nat_rev entry of a reply tuple (kind REPLY unless given): the flow key it leads to, or null. */
+  natRev(reply: Partial<ConnKeyValue>): ConnKeyValue | null {
+    const v = this.natRevMap.lookup(ConnKey.encode({ kind: ConnKind.REPLY, ...reply }))
+    return v === null ? null : ConnKey.decode(v)
+  }
+
+  setNatRev(reply: Partial<ConnKeyValue>, flow: Partial<ConnKeyValue>): void {
+    this.natRevMap.update(ConnKey.encode({ kind: ConnKind.REPLY, ...reply }), ConnKey.encode(flow))
+  }
+
+  deleteConn(key: Partial<ConnKeyValue>): boolean {
+    return this.conns.delete(ConnKey.encode(key))
+  }
+
+  /** Every xvs_nat_rev entry: reply tuple -> flow key. */
+  allNatRev(): Array<{ reply: ConnKeyValue; flow: ConnKeyValue }> {
+    return [...this.natRevMap.entries()].map((e) => ({ reply: ConnKey.decode(e.key), flow: ConnKey.decode(e.value) }))
+  }
+
+  /** xvs_real_conns[id]. */
+  realConns(id: number): RealConnsValue {
+    return RealConns.decode(this.realConnsMap.lookup(u32(id))!)
   }
 
   /** Every global counter, summed over CPUs. */
