@@ -363,10 +363,40 @@ static __always_inline int xvs_nat_out(struct xdp_md *ctx, const struct bpf_fib_
 }
 
 /*
+ * The reply tuple rk is held by a connection past its timeout that the
+ * sweeper has not removed yet: remove it (with its reply entry), as the
+ * packet path treats such an entry as absent. Returns 1 if it did. A tuple
+ * whose entry is gone altogether (LRU eviction) is left to the sweeper: a
+ * new fullnat connection holds its tuple a moment before its entry exists.
+ */
+static __always_inline int xvs_fnat_reclaim(const struct xvs_conn_key *rk,
+					    const struct xvs_settings *set, __u64 now)
+{
+	struct xvs_nat_scratch *sc = xvs_scratch();
+	struct xvs_conn_key *owner;
+	struct xvs_conn *conn;
+
+	if (!sc)
+		return 0;
+	owner = bpf_map_lookup_elem(&xvs_nat_rev, rk);
+	if (!owner)
+		return 0;
+	sc->flow = *owner;
+	conn = bpf_map_lookup_elem(&xvs_conns, &sc->flow);
+	if (!conn || !(conn->flags & XVS_CONN_F_NAT) ||
+	    !xvs_conn_expired(conn, sc->flow.proto, set, now))
+		return 0;
+	xvs_conn_remove(&sc->flow, conn);
+	xvs_count(XVS_STAT_CONN_EXPIRED);
+	return 1;
+}
+
+/*
  * fullnat: give a new connection a local address and port whose reply
  * tuple (RIP, rport, LIP, lport, protocol) no live connection holds, and
  * claim it with its xvs_nat_rev entry (an insert that fails if the tuple
- * is taken, so two CPUs never share one). Random tries, a bounded number.
+ * is taken, so two CPUs never share one). Random tries, a bounded number;
+ * if all are taken, the last one's holder may have expired unswept.
  * Returns 0 or the xvs_stat of the failure.
  */
 static __always_inline int xvs_fnat_alloc(const struct xvs_pkt *pkt, const struct xvs_real *real,
@@ -413,6 +443,10 @@ static __always_inline int xvs_fnat_alloc(const struct xvs_pkt *pkt, const struc
 		if (err != -XVS_EEXIST)
 			return XVS_STAT_DROP_NAT_REV_FULL;
 	}
+	/* rk and conn->laddr/lport still hold the last tuple tried */
+	if (xvs_fnat_reclaim(rk, set, conn->created_ns) &&
+	    !bpf_map_update_elem(&xvs_nat_rev, rk, &pkt->key, BPF_NOEXIST))
+		return 0;
 	return XVS_STAT_DROP_FNAT_NO_PORT;
 }
 
