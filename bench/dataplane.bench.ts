@@ -3,12 +3,18 @@
 // fresh packet from a template before every run (repeat would otherwise re-run the rewritten
 // buffer) and tail-calls the director; the same driver in front of XDP_PASS is the baseline, and
 // every row is reported net of it.
-import { BpfMap, BpfObject, BpfProgram, MapType } from '../src/bpf'
+//
+// The nat and fullnat rows need bpf_fib_lookup to succeed: they run inside a namespace of their own
+// with an interface, routes and permanent neighbours (src/lab/fibns.ts), with the packet's ingress
+// ifindex in the xdp_md; the namespace is removed when the suite ends, whatever happens (and one a
+// killed run left behind, by the next run).
+import { BpfMap, BpfObject, BpfProgram, MapType, withNetns } from '../src/bpf'
 import { loadDetached, type Dataplane } from '../src/dataplane/loader'
 import { applyModel } from '../src/dataplane/writer'
 import { ConnKey, Conn, ConnState, Proto } from '../src/dataplane/abi'
 import { parseConfig } from '../src/config'
-import { ether, ipv4, ipv6, tcp } from '../src/lab/packet'
+import { createFibNetns, type FibNetns } from '../src/lab/fibns'
+import { ether, ipv4, ipv6, parseFrame, tcp } from '../src/lab/packet'
 import { loadPassProgram, nsPerRun, outDir, printRows, type Row } from './harness'
 
 const MAC_DIR = '02:00:00:00:00:01'
@@ -56,9 +62,31 @@ const fakeHop = (address: string) => ({
   source: address.includes(':') ? 'fd00::1' : '10.0.0.1',
 })
 
-function model(): ReturnType<typeof parseConfig>['model'] {
+// nat and fullnat (one-arm: clients, real servers and the local address on the namespace's eth0).
+const NAT_VIP = '10.9.0.30'
+const FNAT_VIP = '10.9.0.31'
+const NAT_RIP = '10.0.0.31'
+const FNAT_RIP = '10.0.0.32'
+const LIP = '10.0.0.200'
+const ROUTER = '10.0.0.1'         // the clients' (10.1.0.0/16) next hop
+const MAC_ROUTER = '02:00:00:00:00:0e'
+const MAC_NAT_RIP = '02:00:00:00:00:31'
+const MAC_FNAT_RIP = '02:00:00:00:00:32'
+
+function model(nat = false): ReturnType<typeof parseConfig>['model'] {
   const reals = (m: string, a: string[]): string => a.map((x) => `      - { address: "${x}", method: ${m} }`).join('\n')
-  return parseConfig(`services:
+  const natServices = !nat ? '' : `
+  - vip: ${NAT_VIP}
+    port: 80
+    scheduler: mh
+    real_servers:
+      - { address: "${NAT_RIP}", port: 8080, method: nat }
+  - vip: ${FNAT_VIP}
+    port: 80
+    scheduler: mh
+    real_servers:
+      - { address: "${FNAT_RIP}", port: 8080, method: fullnat }`
+  return parseConfig(`${nat ? `settings:\n  local_addresses: [${LIP}]\n` : ''}services:
   - { vip: 10.9.0.1, port: 80, scheduler: mh, real_servers: [] }
   - vip: 10.9.0.2
     port: 80
@@ -95,12 +123,87 @@ ${reals('dr', many(16, 42))}
     scheduler: wlc
     persistence: { timeout: 300, netmask: 255.0.0.0 }
     real_servers:
-${reals('dr', many(16, 43))}
+${reals('dr', many(16, 43))}${natServices}
 `, 'bench.yaml', 'yaml').model
+}
+
+/** The namespace the nat rows run in: eth0 10.0.0.254/24, clients behind ROUTER, both real servers on-link. */
+function natNetns(): FibNetns {
+  return createFibNetns({
+    prefix: 'xvbench',
+    ifaces: [{ name: 'eth0', mac: MAC_DIR, addrs: ['10.0.0.254/24', `${LIP}/24`] }],
+    routes: [{ dst: '10.1.0.0/16', via: ROUTER, dev: 'eth0' }],
+    neighbours: [
+      { addr: ROUTER, mac: MAC_ROUTER, dev: 'eth0' },
+      { addr: NAT_RIP, mac: MAC_NAT_RIP, dev: 'eth0' },
+      { addr: FNAT_RIP, mac: MAC_FNAT_RIP, dev: 'eth0' },
+    ],
+  })
+}
+
+/** struct xdp_md for a test run: data 0, data_end = the packet length, ingress_ifindex. */
+function xdpMd(len: number, ifindex: number): Buffer {
+  const b = Buffer.alloc(24)
+  b.writeUInt32LE(len, 4)
+  b.writeUInt32LE(ifindex, 12)
+  return b
+}
+
+/** A reply from a real server: RIP:8080 -> dst:dport, an ACK with 6 bytes, as the client rows. */
+function reply4(src: string, dst: string, dport: number): Buffer {
+  return ether({ dst: MAC_DIR, src: MAC_NAT_RIP }, ipv4({ src, dst }, tcp({ sport: 8080, dport, flags: 'A', payload: Buffer.alloc(6) })))
 }
 
 /** n real server addresses 10.<net>.x.y. */
 const many = (n: number, net: number): string[] => Array.from({ length: n }, (_, i) => `10.${net}.${(i + 1) >> 8}.${(i + 1) & 255}`)
+
+type Measure = (name: string, pkt: Buffer, vary?: [number, number, number], target?: BpfProgram, ctxIn?: Buffer,
+  expect?: (out: Buffer) => string) => number
+
+/**
+ * nat and fullnat, established, both ways: the services are added to the running data plane, the
+ * flows opened and established through the director (SYN, ACK, the server's SYN-ACK), then each way
+ * measured inside the namespace, the output checked once (translated, next hop from the neighbour
+ * table, not a fallback). Also the pass-through row again: with nat on, a packet for no service costs
+ * a reply lookup.
+ */
+function natRows(dp: Dataplane, measure: Measure): void {
+  const ns = natNetns()
+  try {
+    applyModel(dp, model(true), { resolve: fakeHop })
+    const ifindex = ns.ifindex('eth0')
+    const within = <T>(fn: () => T): T => withNetns(ns.name, fn)
+    const ctx = (p: Buffer): Buffer => xdpMd(p.length, ifindex)
+    const send = (p: Buffer): Buffer => within(() => dp.prog.testRun(p, { ctxIn: ctx(p) }).data)
+    const expect = (mac: string, src: string, dst: string, sport: number, dport: number) => (out: Buffer): string => {
+      const f = parseFrame(out)
+      const ip = f.ip
+      const l4 = ip?.l4
+      const got = `${f.eth.dst} ${ip?.src}:${l4?.kind === 'tcp' ? l4.sport : '?'} > ${ip?.dst}:${l4?.kind === 'tcp' ? l4.dport : '?'}`
+      const want = `${mac} ${src}:${sport} > ${dst}:${dport}`
+      return got === want ? '' : `got ${got}, want ${want}`
+    }
+    const m = (name: string, p: Buffer, e: (out: Buffer) => string): number => within(() => measure(name, p, undefined, dp.prog, ctx(p), e))
+
+    within(() => measure('not a service: pass-through, nat on (reply lookup)', pkt4('10.9.9.9', 80, 'A'), undefined, dp.prog, ctx(pkt4('10.9.9.9', 80, 'A'))))
+    for (const flags of ['S', 'A']) { send(pkt4(NAT_VIP, 80, flags)); send(pkt4(FNAT_VIP, 80, flags)) }
+    const fkey = ConnKey.encode({ caddr: '10.1.0.1', vaddr: FNAT_VIP, cport: 40000, vport: 80, proto: Proto.TCP })
+    const fconn = dp.maps.conns.lookup(fkey)
+    const lport = fconn ? Conn.decode(fconn).lport ?? 0 : 0
+    send(reply4(NAT_RIP, '10.1.0.1', 40000))
+    send(reply4(FNAT_RIP, LIP, lport))
+    for (const [vip, what] of [[NAT_VIP, 'nat'], [FNAT_VIP, 'fullnat']] as const) {
+      const c = dp.maps.conns.lookup(ConnKey.encode({ caddr: '10.1.0.1', vaddr: vip, cport: 40000, vport: 80, proto: Proto.TCP }))
+      if (!c || Conn.decode(c).state !== ConnState.ESTABLISHED) throw new Error(`bench: the ${what} flow is not established (${c ? Conn.decode(c).state : 'no entry'})`)
+    }
+    m('nat forward (established)', pkt4(NAT_VIP, 80, 'A'), expect(MAC_NAT_RIP, '10.1.0.1', NAT_RIP, 40000, 8080))
+    m('nat reply (established)', reply4(NAT_RIP, '10.1.0.1', 40000), expect(MAC_ROUTER, NAT_VIP, '10.1.0.1', 80, 40000))
+    m('fullnat forward (established)', pkt4(FNAT_VIP, 80, 'A'), expect(MAC_FNAT_RIP, LIP, FNAT_RIP, lport, 8080))
+    m('fullnat reply (established)', reply4(FNAT_RIP, LIP, lport), expect(MAC_ROUTER, FNAT_VIP, '10.1.0.1', 80, 40000))
+  } finally {
+    ns.destroy()
+  }
+}
 
 /** Fill the connection table with `n` established flows client 10.1.0.0+i:40000 -> 10.9.0.2:80. */
 function fillConns(dp: Dataplane, n: number): void {
@@ -128,12 +231,14 @@ export function run(): void {
   const d = loadDriver()
   try {
     applyModel(dp, model(), { resolve: fakeHop })
-    const measure = (name: string, pkt: Buffer, vary?: [number, number, number], target: BpfProgram = dp.prog): number => {
+    const measure = (name: string, pkt: Buffer, vary?: [number, number, number], target: BpfProgram = dp.prog,
+      ctxIn?: Buffer, expect?: (out: Buffer) => string): number => {
       setTarget(d, target)
       setTemplate(d, pkt, vary)
-      const check = d.prog.testRun(pkt)
-      const ns = nsPerRun(d.prog, pkt, 100_000, 5)
-      if (target !== pass) rows.push({ name, value: ns, unit: 'ns/pkt', net: ns - base, note: `verdict ${check.action}` })
+      const check = d.prog.testRun(pkt, ctxIn ? { ctxIn } : {})
+      const ns = nsPerRun(d.prog, pkt, 100_000, 5, ctxIn)
+      const wrong = expect?.(check.data)
+      if (target !== pass) rows.push({ name, value: ns, unit: 'ns/pkt', net: ns - base, note: `verdict ${check.action}${wrong ? `; NOT AS EXPECTED: ${wrong}` : ''}` })
       return ns
     }
     const plain = nsPerRun(pass, Buffer.alloc(64), 200_000)
@@ -157,6 +262,7 @@ export function run(): void {
     measure('tun IPv4, established', pkt4('10.9.0.3', 80, 'A'))
     open(pkt6('fd00:9::3', 80, 'S'))
     measure('tun IPv6, established', pkt6('fd00:9::3', 80, 'A'))
+    natRows(dp, measure)
     // Schedulers on new flows: mh again as the reference, then the counting schedulers (every new flow
     // walks the service's servers with bpf_loop, reading their counts), lblcr and a persistence
     // template hit. How full the connection table is changes an insert's cost more than any scheduler

@@ -8,10 +8,13 @@ export interface Row { name: string; value: number; unit: string; net?: number; 
 
 export const outDir = (...p: string[]): string => path.join(projectRoot(), 'out', ...p)
 
-/** Median of `rounds` test runs of `repeat` iterations each: average ns per run of the program. */
-export function nsPerRun(prog: BpfProgram, packet: Buffer, repeat = 200_000, rounds = 5): number {
+/**
+ * Median of `rounds` test runs of `repeat` iterations each: average ns per run of the program.
+ * `ctxIn`: the struct xdp_md to run with (ingress_ifindex: run inside that interface's namespace).
+ */
+export function nsPerRun(prog: BpfProgram, packet: Buffer, repeat = 200_000, rounds = 5, ctxIn?: Buffer): number {
   const samples: number[] = []
-  for (let i = 0; i < rounds; i++) samples.push(prog.testRun(packet, { repeat }).durationNs)
+  for (let i = 0; i < rounds; i++) samples.push(prog.testRun(packet, { repeat, ...(ctxIn ? { ctxIn } : {}) }).durationNs)
   samples.sort((a, b) => a - b)
   return samples[Math.floor(samples.length / 2)]!
 }

@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto'
 import fs from 'node:fs'
 import { ifindexOf, withNetns } from '../bpf'
+import { ArgumentError } from '../errors'
 import { inNetns, ipIn, run, tryRun } from './exec'
 
 export interface FibIfaceSpec {
@@ -31,7 +32,7 @@ export interface FibRouteSpec {
 export interface FibNeighSpec { addr: string; mac: string; dev: string }
 
 export interface FibNetnsSpec {
-  /** Name prefix; a pid and random suffix are added. */
+  /** Name prefix, 1 to 8 lower-case letters; the pid (base 36) and a random suffix are added. */
   prefix?: string
   ifaces: FibIfaceSpec[]
   routes?: FibRouteSpec[]
@@ -52,9 +53,49 @@ export interface FibNetns {
 
 const famOf = (a: string): 4 | 6 => (a.includes(':') ? 6 : 4)
 
-/** Create the namespace; on any failure it is removed before the error propagates. */
+const NAME = /^([a-z]{1,8})-([0-9a-z]{1,8})-[0-9a-f]{6}$/
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+/**
+ * Delete the namespaces of this prefix whose creating process (its pid is in the name) is gone: what
+ * a killed test or benchmark left behind. Returns their names.
+ */
+export function sweepStaleFibNetns(prefix: string): string[] {
+  let names: string[]
+  try {
+    names = fs.readdirSync('/run/netns')
+  } catch {
+    return []
+  }
+  const gone: string[] = []
+  for (const n of names) {
+    const m = NAME.exec(n)
+    if (!m || m[1] !== prefix) continue
+    const pid = parseInt(m[2]!, 36)
+    if (pid === process.pid || alive(pid)) continue
+    tryRun(['ip', 'netns', 'del', n])
+    gone.push(n)
+  }
+  return gone
+}
+
+/**
+ * Create the namespace; on any failure it is removed before the error propagates. Namespaces of the
+ * same prefix left by processes that no longer run are removed first.
+ */
 export function createFibNetns(spec: FibNetnsSpec): FibNetns {
-  const name = `${spec.prefix ?? 'xvf'}-${process.pid.toString(36)}-${randomBytes(3).toString('hex')}`
+  const prefix = spec.prefix ?? 'xvf'
+  if (!/^[a-z]{1,8}$/.test(prefix)) throw new ArgumentError(`fib namespace prefix must be 1 to 8 lower-case letters, got ${JSON.stringify(prefix)}`)
+  sweepStaleFibNetns(prefix)
+  const name = `${prefix}-${process.pid.toString(36)}-${randomBytes(3).toString('hex')}`
   run(['ip', 'netns', 'add', name])
   let gone = false
   const destroy = (): void => {
