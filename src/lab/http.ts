@@ -53,6 +53,11 @@ export interface HttpRequestsResult {
   failed: number
   /** Answers per server name. */
   byResponder: Record<string, number>
+  /**
+   * Answers per client address as the server saw it (its x-xvs-lab-peer header: the connection's
+   * remote address, IPv4-mapped IPv6 shown as IPv4): the client itself, or a NAT's address.
+   */
+  byPeer: Record<string, number>
   /** Failures per reason: an errno code (ECONNREFUSED, ETIMEDOUT, ...), 'HTTP <status>' or 'deadline'. */
   errors: Record<string, number>
   elapsedMs: number
@@ -82,7 +87,8 @@ function serverMain(cfg: ServerConfig): void {
   const http = require('node:http') as typeof import('node:http')
   const server = http.createServer((req, res) => {
     req.resume()
-    res.writeHead(200, { 'content-type': 'text/plain', 'x-xvs-lab-server': cfg.name, connection: 'close' })
+    const peer = (req.socket.remoteAddress ?? '').replace(/^::ffff:(?=\d+\.)/, '')
+    res.writeHead(200, { 'content-type': 'text/plain', 'x-xvs-lab-server': cfg.name, 'x-xvs-lab-peer': peer, connection: 'close' })
     res.end(`${cfg.name}\n`)
   })
   server.on('error', err => {
@@ -102,6 +108,7 @@ function clientMain(cfg: ClientConfig): void {
   const http = require('node:http') as typeof import('node:http')
   const started = Date.now()
   const byResponder: Record<string, number> = {}
+  const byPeer: Record<string, number> = {}
   const errors: Record<string, number> = {}
   let ok = 0
   let failed = 0
@@ -115,16 +122,17 @@ function clientMain(cfg: ClientConfig): void {
     if (finished) return
     finished = true
     if (issued < cfg.count) fail('deadline', cfg.count - issued)
-    process.stdout.write(`${JSON.stringify({ ok, failed, byResponder, errors, elapsedMs: Date.now() - started })}\n`, () => process.exit(0))
+    process.stdout.write(`${JSON.stringify({ ok, failed, byResponder, byPeer, errors, elapsedMs: Date.now() - started })}\n`, () => process.exit(0))
   }
   const one = (): Promise<void> =>
     new Promise(resolve => {
       let settled = false
-      const settle = (outcome: { responder: string } | { error: string }): void => {
+      const settle = (outcome: { responder: string; peer: string | undefined } | { error: string }): void => {
         if (settled) return
         settled = true
         if ('responder' in outcome) {
           byResponder[outcome.responder] = (byResponder[outcome.responder] ?? 0) + 1
+          if (outcome.peer !== undefined) byPeer[outcome.peer] = (byPeer[outcome.peer] ?? 0) + 1
           ok++
         } else {
           fail(outcome.error)
@@ -148,7 +156,8 @@ function clientMain(cfg: ClientConfig): void {
           res.on('data', (chunk: string) => {
             if (body.length < 1024) body += chunk
           })
-          res.on('end', () => settle(res.statusCode === 200 ? { responder: body.trim() } : { error: `HTTP ${res.statusCode}` }))
+          const peer = res.headers['x-xvs-lab-peer']
+          res.on('end', () => settle(res.statusCode === 200 ? { responder: body.trim(), peer: typeof peer === 'string' ? peer : undefined } : { error: `HTTP ${res.statusCode}` }))
           res.on('error', err => settle({ error: codeOf(err) }))
         },
       )
