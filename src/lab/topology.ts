@@ -20,7 +20,7 @@ import { silentLogger, type Logger } from '../log'
 import { inNetns, ipIn, run, runAsync, tryRun, type RunOptions } from './exec'
 import { isBpffs, netnsCookie, withNetns } from '../bpf'
 
-export type Shape = 'bridge' | 'routed'
+export type Shape = 'bridge' | 'routed' | 'onearm'
 export type Role = 'client' | 'director' | 'real' | 'switch'
 
 export interface IfAddr {
@@ -40,6 +40,8 @@ export interface LabInterface {
   readonly mtu: number
   readonly ipv4: IfAddr | undefined
   readonly ipv6: IfAddr | undefined
+  /** Further addresses on the interface (the one-arm director's gateway addresses for the real servers). */
+  readonly secondary: readonly IfAddr[]
   /** The other end of this veth; undefined for the bridge device. */
   readonly peer: { readonly node: string; readonly ns: string; readonly name: string; readonly ifindex: number; readonly mac: string } | undefined
 }
@@ -62,9 +64,9 @@ export interface HostNode extends LabNode {
 }
 
 export interface DirectorNode extends HostNode {
-  /** Faces the clients ('eth0' on bridge, 'pub' on routed); ipv4/ipv6 are its addresses. */
+  /** Faces the clients ('eth0' on bridge and onearm, 'pub' on routed); ipv4/ipv6 are its addresses. */
   readonly front: LabInterface
-  /** Faces the real servers ('eth0' on bridge, the same interface as front; 'priv' on routed). */
+  /** Faces the real servers ('eth0' on bridge and onearm, the same interface as front; 'priv' on routed). */
   readonly back: LabInterface
 }
 
@@ -85,7 +87,7 @@ export interface Topology {
   /** The namespace that holds the bridge 'br0' and its ports 'p-<node>'. */
   readonly switch: LabNode
   readonly nodes: readonly LabNode[]
-  /** Virtual IPs: on the director's lo (both shapes) and the real servers' lo (bridge, for DR/TUN). */
+  /** Virtual IPs: on the director's lo (every shape) and the real servers' lo (bridge, for DR/TUN). */
   readonly vip: { readonly ipv4: string; readonly ipv6: string }
   readonly destroyed: boolean
   /** The node with this short name ('cli', 'dir', 'sw', 'rs1', ...). */
@@ -115,7 +117,12 @@ export interface LabSpawnOptions {
 }
 
 export interface TopologyOptions {
-  /** 'bridge' (one L2 segment: DR, TUN) or 'routed' (director between two segments: NAT). Default bridge. */
+  /**
+   * 'bridge' (one L2 segment: DR, TUN), 'routed' (director between two segments: two-arm NAT) or
+   * 'onearm' (one L2 segment, two subnets: the client in the front one, the real servers in the back
+   * one, the director on the segment with an address in each and the gateway of both: one-arm NAT).
+   * Default bridge.
+   */
   shape?: Shape
   /** Number of real servers, 1..16; default 2. */
   reals?: number
@@ -153,7 +160,7 @@ const PREFIX_PATTERN = /^[a-z]{1,4}$/
 export const LAB_ADDRESSES = {
   /** client <-> director segment (bridge: the only segment). */
   front: { ipv4: '10.200.0.0/24', ipv6: 'fd00:200::/64' },
-  /** director <-> real servers segment of the routed shape. */
+  /** director <-> real servers segment of the routed shape (the real servers' subnet of onearm). */
   back: { ipv4: '10.200.1.0/24', ipv6: 'fd00:201::/64' },
   vip: { ipv4: '10.200.99.1', ipv6: 'fd00:299::1' },
 } as const
@@ -172,6 +179,8 @@ interface PlannedEnd {
   name: string
   ipv4?: IfAddr
   ipv6?: IfAddr
+  /** Added after ipv4/ipv6 (secondary addresses). */
+  secondary?: IfAddr[]
 }
 
 interface PlannedLink {
@@ -326,6 +335,51 @@ function planRouted(reals: number): Plan {
     front: 'pub',
     back: 'priv',
   }
+}
+
+// One segment (the bridge), two subnets: the client in front (10.200.0.0/24), the real servers in back
+// (10.200.1.0/24), the director's one interface in both. The client and the real servers share the
+// wire but not a subnet, so everything between them goes through the director, in and out of the same
+// interface: a one-arm NAT director (XDP_TX both ways).
+function planOneArm(reals: number): Plan {
+  const vip = { ipv4: LAB_ADDRESSES.vip.ipv4, ipv6: LAB_ADDRESSES.vip.ipv6 }
+  const nodes: PlannedNode[] = [
+    { name: 'sw', role: 'switch', sysctls: SWITCH_SYSCTLS, loopback: undefined, routes: { ipv4: [], ipv6: [] } },
+    {
+      name: 'cli',
+      role: 'client',
+      sysctls: [...COMMON_SYSCTLS, ...CLIENT_SYSCTLS],
+      loopback: undefined,
+      routes: {
+        ipv4: [['default', 'via', v4(0, DIRECTOR_HOST).address]],
+        ipv6: [['default', 'via', v6(0, DIRECTOR_HOST).address]],
+      },
+    },
+    { name: 'dir', role: 'director', sysctls: [...COMMON_SYSCTLS, ...DIRECTOR_SYSCTLS], loopback: vip, routes: { ipv4: [], ipv6: [] } },
+  ]
+  const links: PlannedLink[] = [
+    { a: { node: 'cli', name: 'eth0', ipv4: v4(0, CLIENT_HOST), ipv6: v6(0, CLIENT_HOST) }, b: { node: 'sw', name: 'p-cli' } },
+    {
+      a: { node: 'dir', name: 'eth0', ipv4: v4(0, DIRECTOR_HOST), ipv6: v6(0, DIRECTOR_HOST), secondary: [v4(1, DIRECTOR_HOST), v6(1, DIRECTOR_HOST)] },
+      b: { node: 'sw', name: 'p-dir' },
+    },
+  ]
+  for (let i = 1; i <= reals; i++) {
+    const name = `rs${i}`
+    // NAT real servers answer through the director: its back address is their default gateway.
+    nodes.push({
+      name,
+      role: 'real',
+      sysctls: COMMON_SYSCTLS,
+      loopback: undefined,
+      routes: {
+        ipv4: [['default', 'via', v4(1, DIRECTOR_HOST).address]],
+        ipv6: [['default', 'via', v6(1, DIRECTOR_HOST).address]],
+      },
+    })
+    links.push({ a: { node: name, name: 'eth0', ipv4: v4(1, realHost(i)), ipv6: v6(1, realHost(i)) }, b: { node: 'sw', name: `p-${name}` } })
+  }
+  return { nodes, links, directorPeers: [{ node: 'sw', name: 'p-dir' }], front: 'eth0', back: 'eth0' }
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -824,6 +878,9 @@ class LabTopology implements Topology {
           if (!opts.checksumOffload) await runAsync(inNetns(nsName(p.name), ['ethtool', '-K', e.name, 'tx', 'off']))
           if (e.ipv4 !== undefined) await ip(p.name, ['addr', 'add', `${e.ipv4.address}/${e.ipv4.prefixLength}`, 'dev', e.name])
           if (e.ipv6 !== undefined) await ip(p.name, ['-6', 'addr', 'add', `${e.ipv6.address}/${e.ipv6.prefixLength}`, 'dev', e.name, 'nodad'])
+          for (const a of e.secondary ?? []) {
+            await ip(p.name, a.address.includes(':') ? ['-6', 'addr', 'add', `${a.address}/${a.prefixLength}`, 'dev', e.name, 'nodad'] : ['addr', 'add', `${a.address}/${a.prefixLength}`, 'dev', e.name])
+          }
         }
         if (p.loopback !== undefined) {
           await ip(p.name, ['addr', 'add', `${p.loopback.ipv4}/32`, 'dev', 'lo'])
@@ -869,6 +926,7 @@ class LabTopology implements Topology {
         mtu: k.mtu,
         ipv4: end.ipv4,
         ipv6: end.ipv6,
+        secondary: end.secondary ?? [],
         peer: peer === undefined || pk === undefined ? undefined : { node: peer.node, ns: nsName(peer.node), name: peer.name, ifindex: pk.ifindex, mac: pk.address ?? '' },
       }
     }
@@ -900,7 +958,7 @@ function resolveMtu(mtu: TopologyOptions['mtu']): Record<Role, number> {
 /** Creates a lab; on any failure, removes whatever it had created and rethrows. */
 export async function createTopology(opts: TopologyOptions = {}): Promise<Topology> {
   const shape = opts.shape ?? 'bridge'
-  if (shape !== 'bridge' && shape !== 'routed') throw new ArgumentError(`lab shape must be 'bridge' or 'routed', got ${JSON.stringify(shape)}`)
+  if (shape !== 'bridge' && shape !== 'routed' && shape !== 'onearm') throw new ArgumentError(`lab shape must be 'bridge', 'routed' or 'onearm', got ${JSON.stringify(shape)}`)
   const reals = opts.reals ?? 2
   if (!Number.isInteger(reals) || reals < 1 || reals > MAX_REALS) throw new ArgumentError(`lab reals must be an integer from 1 to ${MAX_REALS}, got ${reals}`)
   const directors = opts.directors ?? 1
@@ -926,7 +984,7 @@ export async function createTopology(opts: TopologyOptions = {}): Promise<Topolo
   }
   if (topo === undefined) throw new XvsError('ELAB', `could not claim a free lab id under ${LAB_RUN_DIR}`)
 
-  const plan = shape === 'bridge' ? planBridge(reals, directors) : planRouted(reals)
+  const plan = shape === 'bridge' ? planBridge(reals, directors) : shape === 'routed' ? planRouted(reals) : planOneArm(reals)
   try {
     await topo.build(plan, { xdpPass: opts.xdpPass ?? true, checksumOffload: opts.checksumOffload ?? false, mtu })
   } catch (err) {

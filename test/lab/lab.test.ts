@@ -193,6 +193,53 @@ t.test('routed topology: the director forwards client <-> real servers (kernel r
   await assertGone(t, topo)
 })
 
+t.test('onearm topology: one director interface in two subnets carries client <-> real servers (kernel routing)', needsRoot, async t => {
+  const topo = await createTopology({ shape: 'onearm', reals: 2 })
+  t.teardown(() => topo.destroy())
+
+  t.same(topo.namespaces, ['sw', 'cli', 'dir', 'rs1', 'rs2'].map(n => `${topo.id}-${n}`))
+  const dir = topo.director
+  t.equal(dir.front, dir.back, 'one interface: front and back are the same')
+  t.equal(dir.front.name, 'eth0')
+  t.equal(dir.front.peer?.name, 'p-dir', 'on the switch, like the client and the real servers')
+  t.same([dir.ipv4, dir.ipv6], ['10.200.0.1', 'fd00:200::1'])
+  t.same(dir.front.secondary, [{ address: '10.200.1.1', prefixLength: 24 }, { address: 'fd00:201::1', prefixLength: 64 }], 'and the real servers\' gateway addresses')
+  const kernelAddrs = (JSON.parse(topo.exec('dir', ['ip', '-j', 'addr', 'show', 'dev', 'eth0'])) as { addr_info: { local: string; scope: string }[] }[])[0]!.addr_info
+    .filter(a => a.scope === 'global').map(a => a.local).sort()
+  t.same(kernelAddrs, ['10.200.0.1', '10.200.1.1', 'fd00:200::1', 'fd00:201::1'], 'the kernel has all four on eth0')
+  t.same([topo.client.ipv4, topo.client.ipv6], ['10.200.0.10', 'fd00:200::10'])
+  t.same(topo.reals.map(r => [r.ipv4, r.ipv6]), [['10.200.1.101', 'fd00:201::101'], ['10.200.1.102', 'fd00:201::102']])
+  t.same(topo.switch.interfaces.map(i => i.name).sort(), ['br0', 'p-cli', 'p-dir', 'p-rs1', 'p-rs2'], 'one segment for everyone')
+  const xdpOn = (node: string, dev: string): string | undefined =>
+    (JSON.parse(topo.exec(node, ['ip', '-j', 'link', 'show', 'dev', dev])) as { xdp?: { prog?: { name?: string } } }[])[0]?.xdp?.prog?.name
+  t.equal(xdpOn('sw', 'p-dir'), 'xdp_pass', 'xdp_pass on the peer of the director interface')
+  t.match(topo.exec('dir', ['ip', 'addr', 'show', 'dev', 'lo']), `inet ${topo.vip.ipv4}/32`, 'the director holds the VIP')
+  t.notMatch(topo.exec('rs1', ['ip', 'addr', 'show', 'dev', 'lo']), topo.vip.ipv4, 'the real servers do not')
+  // Same wire, different subnets: each side reaches the other only through the director.
+  for (const rs of topo.reals) {
+    t.match(topo.exec(rs, ['ip', 'route', 'get', topo.client.ipv4]), /via 10\.200\.1\.1 dev eth0/, `${rs.name} reaches the client via the director`)
+    t.match(topo.exec(rs, ['ip', '-6', 'route', 'get', topo.client.ipv6]), /via fd00:201::1 dev eth0/)
+  }
+  t.match(topo.exec('cli', ['ip', 'route', 'get', topo.reals[0]!.ipv4]), /via 10\.200\.0\.1 dev eth0/, 'the client reaches the real servers via the director')
+  t.match(topo.exec('cli', ['ip', '-6', 'route', 'get', topo.reals[0]!.ipv6]), /via fd00:200::1 dev eth0/)
+
+  await startHttpServers(topo)
+  const before = topo.netstat('dir')
+  for (const rs of topo.reals) {
+    for (const host of [rs.ipv4, rs.ipv6]) {
+      const res = await httpRequests(topo, 'cli', { host, count: 10, concurrency: 2 })
+      t.same(res.byResponder, { [rs.name]: 10 }, `client -> ${host} through the director reaches ${rs.name}`)
+      t.same(res.byPeer, { [host.includes(':') ? topo.client.ipv6 : topo.client.ipv4]: 10 }, 'from the client\'s own address')
+    }
+  }
+  const after = topo.netstat('dir')
+  t.ok((after.IpForwDatagrams ?? 0) - (before.IpForwDatagrams ?? 0) >= 80, 'the director forwarded the IPv4 traffic')
+  t.ok((after.Ip6OutForwDatagrams ?? 0) - (before.Ip6OutForwDatagrams ?? 0) >= 80, 'and the IPv6 traffic')
+
+  topo.destroy()
+  await assertGone(t, topo)
+})
+
 t.test('destroy runs when the test body throws', needsRoot, async t => {
   let seen: Topology | undefined
   let serverPid = -1
@@ -343,6 +390,6 @@ t.test('bad options fail with one-line errors before touching the system', async
   await t.rejects(createTopology({ reals: 0 }), { code: 'EARG', message: /reals must be an integer from 1 to 16/ })
   await t.rejects(createTopology({ mtu: 9000 }), { code: 'EARG', message: /mtu for client must be an integer from 1280 to 3506/ })
   await t.rejects(createTopology({ prefix: 'XL-' }), { code: 'EARG' })
-  await t.rejects(createTopology({ shape: 'ring' as 'bridge' }), { code: 'EARG' })
+  await t.rejects(createTopology({ shape: 'ring' as 'bridge' }), { code: 'EARG', message: /'bridge', 'routed' or 'onearm'/ })
   t.type(new XvsError('ELAB', 'x'), Error)
 })
