@@ -14,7 +14,10 @@ type Tap = { teardown(fn: () => void | Promise<void>): void }
 export interface XvsLab {
   topo: Topology
   servers: HttpServer[]
-  /** Load (or reload: atomic replace, maps kept) the director on its front interface. */
+  /**
+   * Load (or reload: atomic replace, maps kept) the director on its front interface, and on its back
+   * interface where that is another one (routed shape: two-arm NAT).
+   */
   load(): Omit<LoadResult, 'dataplane'> & { progId: number }
   /** Apply a YAML config in the director's namespace. */
   apply(yaml: string): ApplyResult
@@ -22,19 +25,27 @@ export interface XvsLab {
   inDirector<T>(fn: (dp: NonNullable<ReturnType<typeof findDataplane>>) => T): T
 }
 
-export async function xvsLab(t: Tap, opts: TopologyOptions & { decap?: boolean } = {}): Promise<XvsLab> {
+export interface XvsLabOptions extends TopologyOptions {
+  /** Load xvs's decapsulation program on the real servers (tun). */
+  decap?: boolean
+  /** Port of the real servers' HTTP servers; default 80. */
+  httpPort?: number
+}
+
+export async function xvsLab(t: Tap, opts: XvsLabOptions = {}): Promise<XvsLab> {
   const topo = await createTopology({ shape: 'bridge', reals: 2, ...opts })
   t.teardown(() => {
     try { withNetns(topo.director.ns, () => unloadDataplane()) } catch { /* lab already gone */ }
     topo.destroy()
   })
-  const servers = await startHttpServers(topo)
+  const servers = await startHttpServers(topo, topo.reals, { port: opts.httpPort ?? 80 })
   if (opts.decap) for (const rs of topo.reals) withNetns(rs.ns, () => loadDecap({ ifaces: [rs.iface('eth0').name] }))
   const lab: XvsLab = {
     topo,
     servers,
     load: () => withNetns(topo.director.ns, () => {
-      const { dataplane, ...r } = loadDataplane({ ifaces: [topo.director.front.name] })
+      const ifaces = [...new Set([topo.director.front.name, topo.director.back.name])]
+      const { dataplane, ...r } = loadDataplane({ ifaces })
       const progId = dataplane.prog.id
       dataplane.close()
       return { ...r, progId }
