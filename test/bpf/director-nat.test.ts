@@ -14,6 +14,7 @@
 //           10.2.0.200, fd02::200
 //     eth2  10.5.0.254/24 fd05::fe/64, MTU 1300: real R3 10.5.0.21, fd05::21; client 10.5.0.1, fd05::1
 //     no route to 198.51.100.0/24, 203.0.113.0/24, 2001:db8::/32
+import fs from 'node:fs'
 import t, { type Test } from 'tap'
 import { needsRoot } from '../helpers/root'
 import { CLIENT_MAC, Director, DIRECTOR_MAC, runRow, type FixtureRow, type Verdict } from '../helpers/director'
@@ -981,7 +982,16 @@ t.test('one service, a dr real and a nat real: each real\'s packets use its meth
   t.equal(d.realStatsOf(200).packets_out, 0n, 'the dr real: none out')
 })
 
-t.test('every namespace these tests made is gone', needsRoot, async (t) => {
-  t.ok(created.length >= 9, `${created.length} namespaces were made`)
+t.test('every namespace these tests made is gone; one a killed run left is removed by the next', needsRoot, async (t) => {
+  t.ok(created.length >= 12, `${created.length} namespaces were made`)
   t.same(created.filter(netnsExists), [], 'none is left')
+  let dead = 4_000_000
+  while (fs.existsSync(`/proc/${dead}`)) dead--
+  const stale = `xvnat-${dead.toString(36)}-abcdef`
+  run(['ip', 'netns', 'add', stale])
+  t.teardown(() => { if (netnsExists(stale)) run(['ip', 'netns', 'del', stale]) })
+  const ns = createFibNetns({ prefix: 'xvnat', ifaces: [] })
+  ns.destroy()
+  t.notOk(netnsExists(stale), `${stale} (pid ${dead} is not running) removed when the next namespace was made`)
+  t.notOk(netnsExists(ns.name), 'and that one destroyed')
 })
