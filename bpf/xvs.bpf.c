@@ -219,10 +219,13 @@ static __always_inline int xvs_handle_flow(struct xdp_md *ctx, struct xvs_pkt *p
 	if (!one_packet)
 		conn = bpf_map_lookup_elem(&xvs_conns, &pkt->key);
 	if (conn) {
-		if (conn->service_id != svc.id ||
-		    xvs_conn_expired(conn, pkt->key.proto, set, now)) {
-			/* a stale entry, whatever the sweeper has not removed yet */
-			xvs_conn_remove(&pkt->key, conn);
+		if (xvs_conn_expired(conn, pkt->key.proto, set, now)) {
+			/* whatever the sweeper has not removed yet */
+			xvs_conn_remove(&pkt->key, conn, XVS_CONN_END_EXPIRED);
+			xvs_count(XVS_STAT_CONN_EXPIRED);
+		} else if (conn->service_id != svc.id) {
+			/* of a service since replaced: stale */
+			xvs_conn_remove(&pkt->key, conn, XVS_CONN_END_EARLY);
 			xvs_count(XVS_STAT_CONN_EXPIRED);
 		} else if (is_tcp && xvs_tcp_is_initial_syn(pkt->tcp_flags) &&
 			   (conn->state == XVS_CONN_S_TIME_WAIT ||
@@ -236,13 +239,13 @@ static __always_inline int xvs_handle_flow(struct xdp_md *ctx, struct xvs_pkt *p
 			 * connections without output); otherwise a client reusing a port
 			 * within tcpfin seconds would join its old connection's server.
 			 */
-			xvs_conn_remove(&pkt->key, conn);
+			xvs_conn_remove(&pkt->key, conn, XVS_CONN_END_EARLY);
 			xvs_count(XVS_STAT_CONN_REUSED);
 		} else {
 			real = xvs_real_get(conn->real_id);
 			if (real && !(conn->flags & XVS_CONN_F_NAT) != !xvs_is_nat(real)) {
 				/* the server's method changed under the flow: a stale entry */
-				xvs_conn_remove(&pkt->key, conn);
+				xvs_conn_remove(&pkt->key, conn, XVS_CONN_END_EARLY);
 				xvs_count(XVS_STAT_CONN_EXPIRED);
 				real = NULL;
 			} else if (real && xvs_real_alive(real, svc.id)) {
@@ -255,7 +258,7 @@ static __always_inline int xvs_handle_flow(struct xdp_md *ctx, struct xvs_pkt *p
 							  xvs_conn_until_s(pkt->key.proto, conn->state,
 									   now, set));
 			} else if (set->expire_nodest_conn) {
-				xvs_conn_remove(&pkt->key, conn);
+				xvs_conn_remove(&pkt->key, conn, XVS_CONN_END_EARLY);
 				xvs_count(XVS_STAT_CONN_NODEST_EXPIRED);
 			} else {
 				return xvs_verdict(XVS_STAT_DROP_REAL_UNAVAILABLE, XDP_DROP);

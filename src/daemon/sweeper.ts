@@ -15,7 +15,9 @@
 // the walk over xvs_conns the sweeper walks xvs_nat_rev and deletes the entries no live connection
 // owns: those of connections it just expired, of connections the LRU evicted, of a flow since
 // re-created with another local port. An entry not owned by a flow of this pass is looked up once
-// more before it goes (a connection opened during the pass owns it).
+// more before it goes (a connection opened during the pass owns it). A fullnat entry (a local
+// address and port) goes only after it has been nobody's for natRetireMs: the real server may hold
+// the old connection on that tuple in TIME_WAIT, and would refuse another client's SYN on it.
 //
 // Each batch is one BPF_MAP_LOOKUP_BATCH of at most `batchSize` entries, a re-read of every candidate
 // (an entry the packet path rewrote since, e.g. a new flow on the same ports, has other bytes and is
@@ -179,6 +181,8 @@ export interface SweeperOptions {
   natRev?: ConnTable
   /** The real servers' addresses and ports, read at the start of each pass. */
   realAddrs?: () => RealAddrs
+  /** How long a fullnat reply entry stays after its connection, ms; default the TIME_WAIT timeout, 120 s. */
+  natRetireMs?: number
   /** bpf_ktime_get_ns()'s clock (CLOCK_MONOTONIC), ns; default process.hrtime.bigint. */
   nowNs?: () => bigint
   clock?: Clock
@@ -210,6 +214,8 @@ export interface SweeperTotals {
 export class ConnSweeper {
   private readonly opts: Required<Omit<SweeperOptions, 'services' | 'reconcile' | 'begin' | 'log' | 'natRev' | 'realAddrs'>> &
     Pick<SweeperOptions, 'services' | 'reconcile' | 'begin' | 'natRev' | 'realAddrs'>
+  /** Hex of a fullnat reply key nobody owns -> when a pass first found it so (clock ms). */
+  private retiring = new Map<string, number>()
   private readonly log: Logger
   private timer: TimerHandle | undefined
   private running = false
@@ -218,7 +224,7 @@ export class ConnSweeper {
 
   constructor(opts: SweeperOptions) {
     this.opts = {
-      nowNs: () => process.hrtime.bigint(), clock: systemClock, batchSize: 4096, intervalMs: 2000, ...opts,
+      nowNs: () => process.hrtime.bigint(), clock: systemClock, batchSize: 4096, intervalMs: 2000, natRetireMs: 120_000, ...opts,
     }
     this.log = (opts.log ?? silentLogger).child({ component: 'sweeper' })
   }
@@ -335,9 +341,11 @@ export class ConnSweeper {
    * owning it is judged again from the table as it is now (a connection opened meanwhile keeps it).
    */
   private async sweepNatRev(rev: ConnTable, reals: RealAddrs, liveNat: ReadonlyMap<string, string>, report: SweepReport): Promise<void> {
-    const { conns, batchSize } = this.opts
+    const { conns, batchSize, natRetireMs } = this.opts
     const ks = rev.keySize
     const vs = rev.valueBytes
+    const nowMs = this.opts.clock.now()
+    const retiring = new Map<string, number>()
     let token: Buffer | null = null
     for (let guard = 0; guard <= rev.maxEntries + 1; guard++) {
       const r = rev.lookupBatchRaw(token, batchSize)
@@ -352,6 +360,13 @@ export class ConnSweeper {
         // still pointing at the same flow (a new connection may have claimed the tuple since)
         const now = rev.lookup(key)
         if (now === null || !now.subarray(0, ConnKey.size).equals(flow)) { report.raced++; continue }
+        // a nat tuple is the client's own address and port; a fullnat one waits out the server's TIME_WAIT
+        const fullnat = !key.subarray(K_VADDR, K_VADDR + 16).equals(flow.subarray(K_CADDR, K_CADDR + 16)) ||
+          key.readUInt16BE(K_VPORT) !== flow.readUInt16BE(K_CPORT)
+        if (fullnat) {
+          const since = this.retiring.get(keyHex) ?? nowMs
+          if (nowMs - since < natRetireMs) { retiring.set(keyHex, since); continue }
+        }
         doomed.push(Buffer.from(key))
       }
       let done = 0
@@ -365,6 +380,7 @@ export class ConnSweeper {
       if (token === null) break
       await yieldToLoop()
     }
+    this.retiring = retiring
   }
 
   /** Re-read each candidate, delete those still as they were, in one batch (skipping keys gone meanwhile). */

@@ -11,6 +11,7 @@ import { needsRoot } from '../helpers/root'
 import { CLIENT_MAC, Director, DIRECTOR_MAC } from '../helpers/director'
 import { Conn, ConnKey, ConnState, Proto, Sched, Service, Timeouts } from '../../src/dataplane/abi'
 import { ConnSweeper } from '../../src/daemon/sweeper'
+import { FakeClock } from '../../src/util/clock'
 import { BpfHost } from '../../src/daemon/host'
 import { loadDetached } from '../../src/dataplane/loader'
 import { applyModel } from '../../src/dataplane/writer'
@@ -215,7 +216,8 @@ services:
   const full = revs().find((r) => r.flow.cport === 2000)!
   t.equal(full.key.vaddr, '10.2.0.1', 'fullnat: the reply goes to the local address')
 
-  const sw = new ConnSweeper({ conns: host.conns(), timeouts: () => host.timeouts(), services: () => host.serviceIndex(), natRev: host.natRev(), realAddrs: () => host.realAddrs() })
+  const clock = new FakeClock(1_000_000)
+  const sw = new ConnSweeper({ conns: host.conns(), timeouts: () => host.timeouts(), services: () => host.serviceIndex(), natRev: host.natRev(), realAddrs: () => host.realAddrs(), clock })
   let r = await sw.sweep()
   t.same({ expired: r.expired, natRevRemoved: r.natRevRemoved }, { expired: 0, natRevRemoved: 0 }, 'live connections keep their reply entries')
 
@@ -228,8 +230,16 @@ services:
   dp.maps.conns.delete(k(1001, 80))
   r = await sw.sweep()
   t.equal(r.expired, 2, 'the two idle connections are deleted')
-  t.equal(r.natRevRemoved, 3, 'with their reply entries, and the orphan\'s')
-  t.same(revs().map((x) => x.flow.cport), [2001], 'the live fullnat connection keeps its entry')
+  t.equal(r.natRevRemoved, 2, 'with the nat one\'s reply entry, and the orphan\'s')
+  t.same(revs().map((x) => x.flow.cport).sort(), [2000, 2001], 'the fullnat one keeps its local port a while (the server\'s TIME_WAIT)')
+  clock.advance(119_000)
   r = await sw.sweep()
-  t.equal(r.natRevRemoved, 0, 'nothing more to remove')
+  t.equal(r.natRevRemoved, 0, 'still kept 119 s later')
+  clock.advance(1_000)
+  r = await sw.sweep()
+  t.equal(r.natRevRemoved, 1, '120 s after it was first found nobody\'s, it goes')
+  t.same(revs().map((x) => x.flow.cport), [2001], 'the live fullnat connection keeps its entry')
+  clock.advance(600_000)
+  r = await sw.sweep()
+  t.equal(r.natRevRemoved, 0, 'whatever the time: a live connection\'s entry stays')
 })

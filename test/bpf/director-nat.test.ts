@@ -18,7 +18,7 @@ import fs from 'node:fs'
 import t, { type Test } from 'tap'
 import { needsRoot } from '../helpers/root'
 import { CLIENT_MAC, Director, DIRECTOR_MAC, runRow, type FixtureRow, type Verdict } from '../helpers/director'
-import { ConnFlags, ConnState, FwdMethod, Limits, Proto, Sched, type Settings } from '../../src/dataplane/abi'
+import { ConnFlags, ConnKey, ConnKind, ConnState, FwdMethod, Limits, Proto, Sched, type Settings } from '../../src/dataplane/abi'
 import { encodeAddr } from '../../src/dataplane/codec'
 import { createFibNetns, netnsExists, type FibNetns } from '../../src/lab/fibns'
 import { inNetns, run } from '../../src/lab/exec'
@@ -528,14 +528,39 @@ t.test('fullnat: a port held by an expired entry is free for another client; one
   t.equal(d.realConns(s.realId).inactive, 1, 'the real server counts one connection (B\'s), A\'s uncounted')
 
   // An LRU eviction leaves the reply entry behind. The data plane cannot tell it from a connection
-  // being opened on another CPU (the reply entry is claimed before the entry is inserted): the
-  // sweeper deletes it, or a reply to the tuple finds it stale.
+  // being opened on another CPU (the reply entry is claimed before the entry is inserted), and a
+  // fullnat tuple that lost its connection must wait out the real server's TIME_WAIT anyway: the
+  // sweeper deletes it after that (natRetireMs).
   t.ok(d.deleteConn(key(CIP_B, s.vip, 40000, 80, Proto.TCP)), 'B\'s entry deleted (evicted), its reply entry left')
   runRow(t, d, { description: 'client A while the orphaned reply entry holds the port: dropped', ingressIfindex: lab.ifx('eth0'), verdict: 'drop',
     input: ether(fromClient, ipp(CIP, s.vip, l4(Proto.TCP, 40000, 80, { flags: 'S' }))), counters: { drop_fnat_no_port: 1 } })
-  runRow(t, d, { description: 'a reply to LIP:5000 finds the orphan: untouched, the entry dropped', ingressIfindex: lab.ifx('eth1'), verdict: 'pass',
+  runRow(t, d, { description: 'a reply to LIP:5000 finds the orphan: untouched, the local port still held', ingressIfindex: lab.ifx('eth1'), verdict: 'pass',
     output: 'unchanged', input: ether({ src: R2_MAC, dst: DIR1_MAC }, ipp(s.rip, LIP, l4(Proto.TCP, 8080, 5000, { flags: 'A' }))), counters: { pass_nat_stale: 1 } })
+  t.ok(d.natRev({ caddr: s.rip, vaddr: LIP, cport: 8080, vport: 5000, proto: Proto.TCP }), 'the orphan is kept for the sweeper')
+  t.ok(d.natRevMap.delete(ConnKey.encode({ kind: ConnKind.REPLY, caddr: s.rip, vaddr: LIP, cport: 8080, vport: 5000, proto: Proto.TCP })), 'the sweeper deletes it')
   syn(CIP, CLIENT_MAC, 'client A then: port 5000', { conn_new: 1, fwd_fullnat: 1, xdp_redirect: 1 })
+})
+
+t.test('fullnat: a client reusing its port early leaves the old local port claimed (the real server\'s TIME_WAIT)', needsRoot, async (t) => {
+  const lab = makeLab(t, { fnat_port_min: 5000, fnat_port_max: 5001 })
+  const { d } = lab
+  const s = svc('fnat', 4, Proto.TCP)
+  const kA = key(CIP, s.vip, 40000, 80, Proto.TCP)
+  const synA = () => d.run(ether(fromClient, ipp(CIP, s.vip, l4(Proto.TCP, 40000, 80, { flags: 'S' }))), { ingressIfindex: lab.ifx('eth0') })
+  t.equal(synA().action, 'redirect', 'A\'s first connection')
+  const first = d.conn(kA)!.lport
+  t.ok(first === 5000 || first === 5001, `took port ${first}`)
+  // A closes: the connection ends in TIME_WAIT (client FIN, server FIN, client ACK, as the packet path sees it)
+  d.setConn(kA, { ...d.conn(kA)!, state: ConnState.TIME_WAIT })
+  t.equal(synA().action, 'redirect', 'A reuses its port at once: a new connection')
+  t.equal(d.counters().conn_reused, 1n, 'counted as a reuse')
+  const second = d.conn(kA)!.lport
+  t.not(second, first, `the new connection got the other port (${second}), not the one the server may hold in TIME_WAIT`)
+  t.ok(d.natRev({ caddr: s.rip, vaddr: LIP, cport: 8080, vport: first!, proto: Proto.TCP }), 'the old port stays claimed')
+  d.setConn(kA, { ...d.conn(kA)!, state: ConnState.TIME_WAIT })
+  const r = synA()
+  t.equal(r.action, 'drop', 'a third connection at once finds both ports held')
+  t.equal(d.counters().drop_fnat_no_port, 1n, 'and says so')
 })
 
 // --- ICMP errors ----------------------------------------------------------------------------------------

@@ -230,22 +230,15 @@ function tcpStats(topo: Topology): Record<string, Record<string, number>> {
  * the client's own tuple, whose timestamps only grow. fullnat can, if it gives a local port to a new
  * connection while the real server may still hold it in TIME_WAIT (60 s on Linux).
  */
-function pawsInTimeWait(t: Test, topo: Topology, before: Record<string, Record<string, number>>, method: Method): { synRetries: number } {
+function pawsInTimeWait(t: Test, topo: Topology, before: Record<string, Record<string, number>>): { synRetries: number } {
   const after = tcpStats(topo)
   const d = (node: string, k: string): number => (after[node]![k] ?? 0) - (before[node]![k] ?? 0)
   const rejected = topo.reals.reduce((sum, rs) => sum + d(rs.name, 'TcpExtPAWSTimewait'), 0)
   const synRetries = d(topo.client.name, 'TcpExtTCPSynRetrans')
-  t.equal(rejected, 0, `no real server refused a new connection's SYN in TIME_WAIT (PAWS; the client retransmitted ${synRetries} SYNs)`,
-    method === 'fullnat' ? { todo: FULLNAT_PORT_REUSE_BUG } : {})
+  t.equal(rejected, 0, `no real server refused a new connection's SYN in TIME_WAIT (PAWS; the client retransmitted ${synRetries} SYNs)`)
   return { synRetries }
 }
 
-// Reported, not fixed here: xvs_conn_remove() on a fullnat connection whose client port is reused
-// (XVS_STAT_CONN_REUSED) deletes its xvs_nat_rev entry at once, so xvs_fnat_alloc() may hand the same
-// (local address, local port) towards the same real server to another client connection seconds
-// later, while the real server still holds TIME_WAIT for it; that connection's timestamps come from
-// another client four-tuple (Linux offsets them per flow), so about half such SYNs are refused as PAWS.
-const FULLNAT_PORT_REUSE_BUG = 'fullnat releases a local port on connection reuse while the real server may hold it in TIME_WAIT'
 
 // The long transfers and bursts run through both methods on the two-arm director; the one-arm one
 // carries the same kinds of traffic, in smaller amounts, to keep the file's runtime down.
@@ -281,7 +274,7 @@ for (const { shape, arms, what, bulk, burst } of SHAPES) {
           conns += BURST
         }
       }
-      const { synRetries } = pawsInTimeWait(t, topo, tcpBefore, method)
+      const { synRetries } = pawsInTimeWait(t, topo, tcpBefore)
       countersMakeSense(t, start, lab.counters(), method, arms, conns, synRetries)
     })
   }

@@ -281,20 +281,36 @@ static __always_inline void xvs_nat_rev_remove(const struct xvs_conn_key *flow,
 		bpf_map_delete_elem(&xvs_nat_rev, &rk);
 }
 
+/* Why the packet path removes an entry: its timeout passed, or it ended early. */
+enum xvs_conn_end {
+	XVS_CONN_END_EXPIRED = 0,
+	/*
+	 * Reused ports, a replaced service, a gone server, a changed method.
+	 * A fullnat connection's local port then stays claimed (its reply
+	 * entry is left, an orphan the sweeper removes after the real
+	 * server's TIME_WAIT): the real server may still hold the old
+	 * connection on it, and another client's SYN on that tuple would
+	 * meet it with timestamps of its own (PAWS) and be refused.
+	 */
+	XVS_CONN_END_EARLY = 1,
+};
+
 /*
  * Delete an entry the packet path found (stale, expired, reused, its
  * server gone) and uncount it; a nat connection's reply entry goes with
- * it. Only the CPU whose delete succeeds uncounts, so two CPUs dropping
- * the same entry count it once.
+ * it (a fullnat one only when it expired: see enum xvs_conn_end). Only
+ * the CPU whose delete succeeds uncounts, so two CPUs dropping the same
+ * entry count it once.
  */
 static __always_inline void xvs_conn_remove(const struct xvs_conn_key *key,
-					    const struct xvs_conn *conn)
+					    const struct xvs_conn *conn, int end)
 {
 	__u32 real_id = conn->real_id;
 	__u8 flags = conn->flags;
 	__u8 state = conn->state;
 
-	if (flags & XVS_CONN_F_NAT)
+	if ((flags & XVS_CONN_F_NAT) &&
+	    (end == XVS_CONN_END_EXPIRED || !(flags & XVS_CONN_F_FULLNAT)))
 		xvs_nat_rev_remove(key, conn);
 	if (!bpf_map_delete_elem(&xvs_conns, key))
 		xvs_real_conn_unbind(real_id, flags, state);

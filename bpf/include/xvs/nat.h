@@ -386,7 +386,7 @@ static __always_inline int xvs_fnat_reclaim(const struct xvs_conn_key *rk,
 	if (!conn || !(conn->flags & XVS_CONN_F_NAT) ||
 	    !xvs_conn_expired(conn, sc->flow.proto, set, now))
 		return 0;
-	xvs_conn_remove(&sc->flow, conn);
+	xvs_conn_remove(&sc->flow, conn, XVS_CONN_END_EXPIRED);
 	xvs_count(XVS_STAT_CONN_EXPIRED);
 	return 1;
 }
@@ -613,14 +613,17 @@ __noinline int xvs_nat_icmp_in(struct xdp_md *ctx, const struct xvs_real *real,
 }
 
 /*
- * The live nat connection a reply tuple leads to: its flow key in *flow,
- * its entry and real server. Returns 0, -1 when the tuple is nobody's, or
- * the xvs_stat of a stale entry (dropped here).
+ * The live nat connection a reply tuple leads to: its flow key in
+ * sc->flow, its entry and real server, and the time (read only after a
+ * hit: packets for no service pay no clock). Returns 0, -1 when the tuple
+ * is nobody's, or the xvs_stat of a stale entry. A stale nat entry is
+ * dropped here; a fullnat one is left for the sweeper, which frees the
+ * local port after the real server's TIME_WAIT (enum xvs_conn_end).
  */
 static __always_inline int xvs_nat_find(const struct xvs_conn_key *reply,
 					struct xvs_nat_scratch *sc,
 					struct xvs_conn **connp, struct xvs_real **realp,
-					const struct xvs_settings *set, __u64 now)
+					const struct xvs_settings *set, __u64 *nowp)
 {
 	struct xvs_conn_key *rk = &sc->rk, *flow = &sc->flow;
 	struct xvs_conn_key *rev;
@@ -645,8 +648,9 @@ static __always_inline int xvs_nat_find(const struct xvs_conn_key *reply,
 	xvs_nat_rev_key(&sc->want, flow, conn, real);
 	if (!xvs_conn_key_eq(&sc->want, rk))
 		goto orphan;
-	if (xvs_conn_expired(conn, flow->proto, set, now)) {
-		xvs_conn_remove(flow, conn);
+	*nowp = bpf_ktime_get_ns();
+	if (xvs_conn_expired(conn, flow->proto, set, *nowp)) {
+		xvs_conn_remove(flow, conn, XVS_CONN_END_EXPIRED);
 		xvs_count(XVS_STAT_CONN_EXPIRED);
 		return XVS_STAT_PASS_NAT_STALE;
 	}
@@ -654,7 +658,11 @@ static __always_inline int xvs_nat_find(const struct xvs_conn_key *reply,
 	*realp = real;
 	return 0;
 orphan:
-	bpf_map_delete_elem(&xvs_nat_rev, rk);
+	/* a nat tuple is the client's own; a fullnat one is a local port to keep a while */
+	if (!(rk->vport != flow->cport || rk->vaddr.v6[0] != flow->caddr.v6[0] ||
+	      rk->vaddr.v6[1] != flow->caddr.v6[1] || rk->vaddr.v6[2] != flow->caddr.v6[2] ||
+	      rk->vaddr.v6[3] != flow->caddr.v6[3]))
+		bpf_map_delete_elem(&xvs_nat_rev, rk);
 	return XVS_STAT_PASS_NAT_STALE;
 }
 
@@ -683,15 +691,14 @@ __noinline int xvs_nat_reply(struct xdp_md *ctx, const struct xvs_pkt *pkt)
 	struct xvs_conn *conn = NULL;
 	struct xvs_real *real = NULL;
 	__u32 service_id, real_id;
-	__u64 now;
+	__u64 now = 0;
 	int rc;
 
 	if (!ctx || !pkt || !set || !sc)
 		return -1;
 	flow = &sc->flow;
 	rw = &sc->rw;
-	now = bpf_ktime_get_ns();
-	rc = xvs_nat_find(&pkt->key, sc, &conn, &real, set, now);
+	rc = xvs_nat_find(&pkt->key, sc, &conn, &real, set, &now);
 	if (rc)
 		return rc < 0 ? -1 : xvs_verdict(rc, XDP_PASS);
 	if (!conn || !real)
@@ -743,13 +750,14 @@ __noinline int xvs_nat_icmp_out(struct xdp_md *ctx, const struct xvs_pkt *pkt)
 	struct xvs_nat_rw *rw;
 	struct xvs_conn *conn = NULL;
 	struct xvs_real *real = NULL;
+	__u64 now = 0;
 	int rc;
 
 	if (!ctx || !pkt || !set || !sc)
 		return -1;
 	flow = &sc->flow;
 	rw = &sc->rw;
-	rc = xvs_nat_find(&pkt->key, sc, &conn, &real, set, bpf_ktime_get_ns());
+	rc = xvs_nat_find(&pkt->key, sc, &conn, &real, set, &now);
 	if (rc)
 		return rc < 0 ? -1 : xvs_verdict(rc, XDP_PASS);
 	if (pkt->ttl <= 1)

@@ -92,7 +92,7 @@ __noinline int xvs_persist_lookup(const struct xvs_service *svc, const struct xv
 			return id;
 		}
 	}
-	xvs_conn_remove(&tkey, t);
+	xvs_conn_remove(&tkey, t, XVS_CONN_END_EXPIRED);
 	return 0;
 }
 
