@@ -75,7 +75,7 @@ static __always_inline int xvs_handle_icmp_error(struct xdp_md *ctx, struct xvs_
 			return action;
 	}
 	/* an expired entry is no connection, whether or not the sweeper has removed it */
-	if (!conn || xvs_conn_expired(conn, pkt->key.proto, set, bpf_ktime_get_ns()))
+	if (!conn || xvs_conn_expired(conn, pkt->key.proto, set, xvs_now()))
 		return xvs_verdict(XVS_STAT_PASS_ICMP_NO_CONN, XDP_PASS);
 	real_id = conn->real_id;
 	service_id = conn->service_id;
@@ -211,7 +211,7 @@ static __always_inline int xvs_handle_flow(struct xdp_md *ctx, struct xvs_pkt *p
 	/* one consistent copy: userspace may replace the entry (a table flip) meanwhile */
 	svc = *found;
 
-	now = bpf_ktime_get_ns();
+	now = xvs_now();
 	is_tcp = pkt->key.proto == IPPROTO_TCP;
 	one_packet = !is_tcp && (svc.flags & XVS_SVC_F_ONE_PACKET);
 	persistent = svc.flags & XVS_SVC_F_PERSISTENT;

@@ -218,7 +218,10 @@ t.test('port reuse: a SYN on a TIME_WAIT, CLOSE or FIN_WAIT entry is a new conne
     for (const f of closing) d.run(seg(sport, f, VIP2))
     t.equal(d.conn(tkey(sport, VIP2))?.state, S[name], `${name}: reached`)
     t.equal(d.conn(tkey(sport, VIP2))?.real_id, 3, `${name}: on real 3`)
-    const before = d.conn(tkey(sport, VIP2))!.created_ns
+    // the old entry made 10 s earlier, so a new one shows by its creation time (the clock is coarse)
+    const old = d.conn(tkey(sport, VIP2))!
+    const before = old.created_ns - 10_000_000_000n
+    d.setConn(tkey(sport, VIP2), { ...old, created_ns: before })
     d.setRrCursor(2, 1)
     runRow(t, d, { description: `${name}: a SYN reusing the ports is scheduled afresh`, input: seg(sport, 'S', VIP2), verdict: 'tx',
       counters: { conn_reused: 1, ...NEW }, check: (t, out) => t.equal(realOf(out), 4, `${name}: the scheduler chose again (real 4)`) })

@@ -487,9 +487,9 @@ struct xvs_conn_key {
 
 /* xvs_conns value. 48 bytes. */
 struct xvs_conn {
-	/* bpf_ktime_get_ns() (CLOCK_MONOTONIC) of the last packet, ns; see XVS_CONN_TOUCH_NS. */
+	/* CLOCK_MONOTONIC of the last packet, ns (bpf_ktime_get_coarse_ns); see XVS_CONN_TOUCH_NS. */
 	__u64 last_seen_ns;
-	__u64 created_ns;	/* bpf_ktime_get_ns() at creation, ns */
+	__u64 created_ns;	/* CLOCK_MONOTONIC (coarse) at creation, ns */
 	__u32 real_id;		/* index into xvs_reals */
 	__u32 service_id;	/* xvs_service.id at creation; another id now = stale */
 	__u8 state;		/* enum xvs_conn_state; templates: XVS_CONN_S_NONE */
@@ -578,8 +578,8 @@ struct xvs_locality_key {
  * and every member is checked again before it is used. 88 bytes.
  */
 struct xvs_locality {
-	__u64 lastuse_ns;	/* bpf_ktime_get_ns() of the last lookup */
-	__u64 lastmod_ns;	/* bpf_ktime_get_ns() of the last change of the set */
+	__u64 lastuse_ns;	/* CLOCK_MONOTONIC (coarse) of the last lookup */
+	__u64 lastmod_ns;	/* CLOCK_MONOTONIC (coarse) of the last change of the set */
 	__u32 count;		/* members in real_ids, <= XVS_LOCALITY_SET_MAX */
 	__u32 pad0;
 	__u32 real_ids[XVS_LOCALITY_SET_MAX];

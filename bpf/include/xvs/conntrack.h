@@ -12,6 +12,7 @@
 #include "xvs/maps.h"
 #include "xvs/packet.h"
 #include "xvs/realconns.h"
+#include "xvs/settings.h"
 
 #define XVS_NSEC_PER_SEC 1000000000ULL
 
@@ -173,7 +174,7 @@ static __always_inline int xvs_conn_expired(const struct xvs_conn *conn, __u8 pr
 {
 	__u64 timeout = (__u64)xvs_conn_timeout_s(proto, conn->state, set) * XVS_NSEC_PER_SEC;
 
-	return now - conn->last_seen_ns > timeout + XVS_CONN_TOUCH_NS;
+	return xvs_since(now, conn->last_seen_ns) > timeout + XVS_CONN_TOUCH_NS;
 }
 
 /*
@@ -217,7 +218,7 @@ static __always_inline int xvs_conn_touch(struct xvs_conn *conn, const struct xv
 		xvs_real_conn_move(conn->real_id, old, state);
 		return 1;
 	}
-	if (now - conn->last_seen_ns >= XVS_CONN_TOUCH_NS) {
+	if (xvs_since(now, conn->last_seen_ns) >= XVS_CONN_TOUCH_NS) {
 		conn->last_seen_ns = now;
 		return 1;
 	}

@@ -17,6 +17,7 @@
 
 #include "xvs/abi.h"
 #include "xvs/maps.h"
+#include "xvs/settings.h"
 #include "xvs/stats.h"
 #include "xvs/sched_lc.h"
 
@@ -53,7 +54,7 @@ static __always_inline void xvs_locality_write(struct xvs_locality_ctx *lc,
 
 static __always_inline int xvs_locality_fresh(const struct xvs_locality *en, __u64 now)
 {
-	return now - en->lastuse_ns <= XVS_LOCALITY_EXPIRATION_NS;
+	return xvs_since(now, en->lastuse_ns) <= XVS_LOCALITY_EXPIRATION_NS;
 }
 
 /*
@@ -174,7 +175,7 @@ static __always_inline int xvs_sched_lblcr(struct xvs_locality_ctx *lc)
 	s.service_id = lc->service_id;
 	bpf_loop(XVS_LOCALITY_SET_MAX, xvs_set_step, &s, 0);
 
-	if (count > 1 && lc->now - en->lastmod_ns > XVS_LOCALITY_EXPIRATION_NS) {
+	if (count > 1 && xvs_since(lc->now, en->lastmod_ns) > XVS_LOCALITY_EXPIRATION_NS) {
 		if (s.have_dead)
 			xvs_set_erase(en, s.dead_idx, count, lc->now);
 		else if (s.have_max)
@@ -219,7 +220,7 @@ __noinline int xvs_sched_locality(const struct xvs_service *svc, const struct xv
 	lc.table_slot = XVS_SVC_TABLE_SLOT(svc->id, svc->active_table);
 	lc.service_id = svc->id;
 	lc.n = svc->table_size;
-	lc.now = bpf_ktime_get_ns();
+	lc.now = xvs_now();
 	lc.key.daddr = key->vaddr;
 	lc.key.service_id = svc->id;
 	lc.key.family = key->family;

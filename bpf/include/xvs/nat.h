@@ -648,7 +648,7 @@ static __always_inline int xvs_nat_find(const struct xvs_conn_key *reply,
 	xvs_nat_rev_key(&sc->want, flow, conn, real);
 	if (!xvs_conn_key_eq(&sc->want, rk))
 		goto orphan;
-	*nowp = bpf_ktime_get_ns();
+	*nowp = xvs_now();
 	if (xvs_conn_expired(conn, flow->proto, set, *nowp)) {
 		xvs_conn_remove(flow, conn, XVS_CONN_END_EXPIRED);
 		xvs_count(XVS_STAT_CONN_EXPIRED);

@@ -53,7 +53,7 @@ static __always_inline int xvs_tmpl_live(const struct xvs_conn *t, const struct 
 {
 	if (!(t->flags & XVS_CONN_F_TEMPLATE) || t->service_id != svc->id)
 		return 0;
-	if (now - t->last_seen_ns <= (__u64)svc->persist_timeout_s * XVS_NSEC_PER_SEC)
+	if (xvs_since(now, t->last_seen_ns) <= (__u64)svc->persist_timeout_s * XVS_NSEC_PER_SEC)
 		return 1;
 	return now / XVS_NSEC_PER_SEC <= t->ctl_until_s;
 }
@@ -108,7 +108,7 @@ __noinline int xvs_persist_create(const struct xvs_service *svc, const struct xv
 	struct xvs_conn_key tkey = {};
 	struct xvs_conn tmpl = {};
 	struct xvs_conn *t;
-	__u64 now = bpf_ktime_get_ns();
+	__u64 now = xvs_now();
 
 	if (!svc || !skey || !flow)
 		return real_id;

@@ -33,6 +33,32 @@ static __always_inline const struct xvs_settings *xvs_settings_get(void)
 	return bpf_map_lookup_elem(&xvs_settings, &key);
 }
 
+/*
+ * The packet path's clock: CLOCK_MONOTONIC at the last tick (coarse, a
+ * jiffy's resolution, ~3 ns to read where bpf_ktime_get_ns costs ~20 on a
+ * VM's kvm-clock). Timeouts are seconds. Userspace writes times read from
+ * the precise clock (connection sync, tools), which may be up to a tick
+ * ahead of this one: every "how long ago" below is taken as 0 when the
+ * stored time is ahead of now.
+ */
+static __always_inline __u64 xvs_now(void)
+{
+	return bpf_ktime_get_coarse_ns();
+}
+
+/*
+ * now - then, or 0 when then is ahead by less than a second (see
+ * xvs_now). Further ahead is modular arithmetic's business: a time written
+ * as "a day ago" on a machine up for less than that wraps around, and the
+ * difference still comes out a day.
+ */
+static __always_inline __u64 xvs_since(__u64 now, __u64 then)
+{
+	if (then > now && then - now < 1000000000ULL)
+		return 0;
+	return now - then;
+}
+
 static __always_inline __u16 xvs_real_mtu(const struct xvs_settings *set, __u16 real_mtu)
 {
 	if (real_mtu)
