@@ -166,16 +166,21 @@ static __always_inline struct xvs_service *xvs_service_lookup(const struct xvs_c
 	svc = bpf_map_lookup_elem(&xvs_services, key);
 	if (svc)
 		return svc;
-	key->port = 0;
-	svc = bpf_map_lookup_elem(&xvs_services, key);
-	if (svc || !set->service_groups)
-		return svc;
+	if (set->port0_services) {
+		key->port = 0;
+		svc = bpf_map_lookup_elem(&xvs_services, key);
+		if (svc)
+			return svc;
+	}
+	if (!set->service_groups)
+		return NULL;
 	group = xvs_group_find(flow);
 	if (!group)
 		return NULL;
 	/* a group's entry: its id where the VIP goes, port 0, proto 0 (abi.h) */
 	__builtin_memset(&key->addr, 0, sizeof(key->addr));
 	key->addr.v4 = bpf_htonl(group);
+	key->port = 0;
 	key->proto = 0;
 	return bpf_map_lookup_elem(&xvs_services, key);
 }

@@ -186,12 +186,12 @@ export const Stats = defineStruct<Stats>('xvs_stats', [
 export interface Settings {
   tcp_timeout_s: number; tcp_fin_timeout_s: number; udp_timeout_s: number; hash_seed: number
   expire_nodest_conn: number; sloppy_tcp: number; tun_ttl: number; service_groups?: number; default_mtu: number
-  nat?: number; tun_src_v4: string; tun_src_v6: string
+  nat?: number; port0_services?: number; tun_src_v4: string; tun_src_v6: string
   fnat_port_min?: number; fnat_port_max?: number; laddrs_v4?: number; laddrs_v6?: number
 }
 export const Settings = defineStruct<Settings>('xvs_settings', [
   ['tcp_timeout_s', u32], ['tcp_fin_timeout_s', u32], ['udp_timeout_s', u32], ['hash_seed', u32],
-  ['expire_nodest_conn', u8], ['sloppy_tcp', u8], ['tun_ttl', u8], ['service_groups', u8], ['default_mtu', u16], ['nat', u8], ['pad1', pad(1)],
+  ['expire_nodest_conn', u8], ['sloppy_tcp', u8], ['tun_ttl', u8], ['service_groups', u8], ['default_mtu', u16], ['nat', u8], ['port0_services', u8],
   ['tun_src_v4', addr(AF_INET)], ['tun_src_v6', addr(AF_INET6)],
   ['fnat_port_min', u16], ['fnat_port_max', u16], ['laddrs_v4', u8], ['laddrs_v6', u8], ['pad2', pad(2)],
 ])

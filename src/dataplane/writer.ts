@@ -251,6 +251,8 @@ export function applyModel(dp: Dataplane, model: Model, opts: WriterOptions = {}
   //    local addresses before anything can use them.
   const zero = u32(0)
   const nat = services.some((s) => s.realServers.some((r) => isNat(r.method)))
+  const port0 = services.some((s) => s.kind !== 'group' && s.port === 0)
+  const port0Before = [...curServices.values()].some((c) => c.key.port === 0 && c.key.proto !== 0)
   const laddrs = { v4: model.settings.localAddresses.filter((a) => !a.includes(':')), v6: model.settings.localAddresses.filter((a) => a.includes(':')) }
   for (const [fam, list] of [['IPv4', laddrs.v4], ['IPv6', laddrs.v6]] as const) {
     if (list.length > Limits.LADDRS_PER_FAMILY)
@@ -267,6 +269,8 @@ export function applyModel(dp: Dataplane, model: Model, opts: WriterOptions = {}
     service_groups: ranges.size > 0 ? 1 : 0,
     // replies are looked for only while some real server needs them
     nat: nat ? 1 : 0,
+    // on before a port-0 service's entry is written (step 4); off only once the last one is gone (step 7)
+    port0_services: port0 || port0Before ? 1 : 0,
     laddrs_v4: laddrs.v4.length,
     laddrs_v6: laddrs.v6.length,
     // Kept here too, so a reader of the maps recovers settings.tunnelSources.
@@ -352,6 +356,10 @@ export function applyModel(dp: Dataplane, model: Model, opts: WriterOptions = {}
     result.services.removed++
   }
   if (gone.size) purgeLocality(dp, gone)
+  if (port0Before && !port0) {
+    const now = Settings.decode(dp.maps.settings.lookup(zero)!)
+    dp.maps.settings.update(zero, Settings.encode({ ...now, port0_services: 0 }))
+  }
   log.info({ ...result }, 'model applied')
   return result
 }

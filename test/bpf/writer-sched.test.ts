@@ -266,3 +266,22 @@ t.test('service groups: changed, removed; refused when incomplete or too many ra
   t.throws(() => apply(dp, 'services:\n  - { vip: 10.0.5.1, port: 80, scheduler: wlc, real_servers: [{ address: "fd00::1", method: nat }] }\n'),
     { message: /only tun can forward across families/ }, 'nat across address families is refused')
 })
+
+t.test('port-0 services: the second lookup only while one exists (xvs_settings.port0_services)', needsRoot, async (t) => {
+  const dp = dataplane(t)
+  const flag = (): number | undefined => Settings.decode(dp.maps.settings.lookup(u32(0))!).port0_services
+  apply(dp, 'services:\n  - { vip: 10.0.6.1, port: 80, scheduler: rr, real_servers: [{ address: 10.1.0.1, method: dr }] }\n')
+  t.equal(flag(), 0, 'no port-0 service: off')
+  t.equal(send(dp, tcpPkt({ dst: '10.0.6.1', dport: 81 })), 'pass', 'another port of the VIP: not a service')
+  apply(dp, `services:
+  - { vip: 10.0.6.1, port: 80, scheduler: rr, real_servers: [{ address: 10.1.0.1, method: dr }] }
+  - { vip: 10.0.6.1, port: 0, scheduler: rr, persistence: 60, real_servers: [{ address: 10.1.0.2, method: dr }] }
+`)
+  t.equal(flag(), 1, 'a port-0 service: on')
+  t.equal(send(dp, tcpPkt({ dst: '10.0.6.1', dport: 81, sport: 41000 })), 'rs2', 'another port of the VIP: the port-0 service')
+  // with the flag forced off, the port-0 service is not looked for: the flag is what gates it
+  dp.maps.settings.update(u32(0), Settings.encode({ ...Settings.decode(dp.maps.settings.lookup(u32(0))!), port0_services: 0 }))
+  t.equal(send(dp, tcpPkt({ dst: '10.0.6.1', dport: 82, sport: 41001 })), 'pass', 'flag off: not looked for')
+  apply(dp, 'services:\n  - { vip: 10.0.6.1, port: 80, scheduler: rr, real_servers: [{ address: 10.1.0.1, method: dr }] }\n')
+  t.equal(flag(), 0, 'the port-0 service removed: off again')
+})

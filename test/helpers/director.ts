@@ -180,9 +180,12 @@ export class Director {
   }
 
   /** Write the whole settings entry: fields left out are 0 (the documented defaults). */
+  /** Write xvs_settings; port0_services follows the port-0 services added (as the writer keeps it) unless given. */
   settings(s: Partial<SettingsValue>): void {
-    this.settingsMap.update(u32(0), Settings.encode(s))
+    this.settingsMap.update(u32(0), Settings.encode({ port0_services: this.port0 ? 1 : 0, ...s }))
   }
+
+  private port0 = false
 
   serviceKey(vip: string, port: number, proto: number = Proto.TCP): Buffer {
     return ServiceKey.encode({ addr: vip, port, proto })
@@ -227,6 +230,11 @@ export class Director {
       id: s.id, sched: s.sched, flags: s.flags ?? 0, active_table: half, table_size: s.tableSize ?? table.length,
       num_reals: (s.reals ?? []).length,
     })
+    if (s.port === 0 && !this.port0) {
+      this.port0 = true
+      const cur = this.settingsMap.lookup(u32(0))
+      this.settingsMap.update(u32(0), Settings.encode({ ...(cur ? Settings.decode(cur) : {}), port0_services: 1 }))
+    }
   }
 
   /** Run one packet (inside DirectorOptions.netns if given); see RunResult. */

@@ -621,7 +621,12 @@ struct xvs_settings {
 	 * only then is a packet for no service looked up as a reply.
 	 */
 	__u8 nat;
-	__u8 pad1;
+	/*
+	 * 1 while some service has port 0 (all ports; the writer keeps it):
+	 * only then does a packet that matches no (VIP, proto, port) cost a
+	 * second lookup under port 0.
+	 */
+	__u8 port0_services;
 	union xvs_addr tun_src_v4; /* default tun outer IPv4 source, network order */
 	union xvs_addr tun_src_v6; /* default tun outer IPv6 source, network order */
 	/* fullnat local ports, host order, inclusive; 0 = XVS_FNAT_PORT_MIN / _MAX */
