@@ -62,9 +62,9 @@ export function readServices(dp: Dataplane): ServiceEntry[] {
 /** Real server entries in use (written, not marked removed unless `removed`), in id order. */
 export function readReals(dp: Dataplane, opts: { removed?: boolean } = {}): RealEntry[] {
   const out: RealEntry[] = []
-  for (const { key, value } of dp.maps.reals.lookupBatch(4096)) {
+  for (const { key, value } of dp.maps.reals.nonZeroEntries()) {
     const id = key.readUInt32LE()
-    if (id === 0 || value.every((x) => x === 0)) continue
+    if (id === 0) continue
     const v = Real.decode(value)
     if (v.flags & RealFlags.REMOVED && !opts.removed) continue
     out.push({ id, value: v })
@@ -211,10 +211,7 @@ function sumStats(map: BpfMap, value: Buffer): StatTotals {
 /** Statistics of every id of xvs_svc_stats or xvs_real_stats, summed over CPUs (ids with all zeroes left out). */
 export function readStats(map: BpfMap): Map<number, StatTotals> {
   const out = new Map<number, StatTotals>()
-  for (const { key, value } of map.lookupBatch(4096)) {
-    if (value.every((x) => x === 0)) continue
-    out.set(key.readUInt32LE(), sumStats(map, value))
-  }
+  for (const { key, value } of map.nonZeroEntries()) out.set(key.readUInt32LE(), sumStats(map, value))
   return out
 }
 

@@ -156,9 +156,9 @@ function readServices(dp: Dataplane): Map<string, CurrentService> {
 
 function readReals(dp: Dataplane): CurrentReal[] {
   const out: CurrentReal[] = []
-  for (const { key, value } of dp.maps.reals.lookupBatch(4096)) {
+  for (const { key, value } of dp.maps.reals.nonZeroEntries()) {
     const id = key.readUInt32LE()
-    if (id === 0 || value.every((x) => x === 0)) continue
+    if (id === 0) continue
     out.push({ id, value: Real.decode(value), buf: value })
   }
   return out
@@ -171,20 +171,29 @@ function readReals(dp: Dataplane): CurrentReal[] {
  */
 export class IdPool {
   #used: Set<number>
+  /** Removed servers' ids, ascending; `#ri` is the next to hand out (claimed ones are skipped). */
   #reclaimable: number[]
-  constructor(readonly first: number, readonly limit: number, used: Iterable<number>, reclaimable: number[] = []) {
+  #ri = 0
+  #claimed = new Set<number>()
+  /** Every id below it is used (ids are only ever added), so a take never scans from the start. */
+  #next: number
+  constructor(readonly first: number, readonly limit: number, used: Iterable<number>, reclaimable: Iterable<number> = []) {
     this.#used = new Set(used)
     this.#reclaimable = [...reclaimable].sort((a, b) => a - b)
+    this.#next = first
   }
   claim(id: number): number {
     this.#used.add(id)
-    this.#reclaimable = this.#reclaimable.filter((r) => r !== id)
+    this.#claimed.add(id)
     return id
   }
   take(what: string): number {
-    for (let i = this.first; i < this.limit; i++) if (!this.#used.has(i)) { this.#used.add(i); return i }
-    const r = this.#reclaimable.shift()
-    if (r !== undefined) return r
+    while (this.#next < this.limit && this.#used.has(this.#next)) this.#next++
+    if (this.#next < this.limit) { this.#used.add(this.#next); return this.#next++ }
+    while (this.#ri < this.#reclaimable.length) {
+      const r = this.#reclaimable[this.#ri++]!
+      if (!this.#claimed.has(r)) { this.#claimed.add(r); return r }
+    }
     throw new ConfigError(`too many ${what}: the data plane holds at most ${this.limit - this.first}`)
   }
 }
@@ -209,7 +218,8 @@ export function applyModel(dp: Dataplane, model: Model, opts: WriterOptions = {}
 
   // Plan ids and values; resolve every next hop before the first write (nothing half-applied).
   const svcIds = new IdPool(0, Limits.MAX_SERVICES, [...curServices.values()].map((s) => s.value.id))
-  const realIds = new IdPool(1, Limits.MAX_REALS, curReals.map((r) => r.id),
+  // The map's own size: a data plane loaded by an older xvs keeps the array it was created with.
+  const realIds = new IdPool(1, Math.min(dp.maps.reals.maxEntries, Limits.MAX_REALS), curReals.map((r) => r.id),
     curReals.filter((r) => r.value.flags & RealFlags.REMOVED).map((r) => r.id))
   const hops = new Map<string, NextHop>()
   const hop = (r: RealServer): NextHop => {
