@@ -19,7 +19,8 @@ import { flowTimeoutS } from './conncount'
 import type { Dataplane } from './loader'
 
 export interface ServiceEntry { key: ServiceKeyValue; value: ServiceValue }
-export interface RealEntry { id: number; value: RealValue }
+/** `raw`: the entry's bytes as read (readReals sets it; the writer compares them with what it would write). */
+export interface RealEntry { id: number; value: RealValue; raw?: Buffer }
 export interface ConnEntry { key: ConnKeyValue; value: ConnValue }
 
 /** Sums of struct xvs_stats over CPUs. */
@@ -67,9 +68,33 @@ export function readReals(dp: Dataplane, opts: { removed?: boolean } = {}): Real
     if (id === 0) continue
     const v = Real.decode(value)
     if (v.flags & RealFlags.REMOVED && !opts.removed) continue
-    out.push({ id, value: v })
+    out.push({ id, value: v, raw: value })
   }
   return out.sort((a, b) => a.id - b.id)
+}
+
+/**
+ * Every xvs_reals entry written (removed ones included), without reading all XVS_MAX_REALS of them
+ * when it can: from id 1 up, in chunks of `chunk` ids, until a chunk holds none and every service's
+ * num_reals live entries have been met. The writer hands out the lowest id never used (IdPool) and
+ * never clears an entry, so the ids in use are 1..k and the walk ends one chunk past k; should the
+ * services count more live servers than were met by then, the walk goes on to the end.
+ */
+export function readRealsInUse(dp: Dataplane, chunk = 1024): RealEntry[] {
+  const want: [number, number][] = readServices(dp).map((e) => [e.value.id, e.value.num_reals])
+  const live = new Map<number, number>()
+  const out: RealEntry[] = []
+  for (const entries of dp.maps.reals.nonZeroChunks(chunk)) {
+    for (const { key, value } of entries) {
+      const id = key.readUInt32LE()
+      if (id === 0) continue
+      const v = Real.decode(value)
+      out.push({ id, value: v, raw: value })
+      if (!(v.flags & RealFlags.REMOVED)) live.set(v.service_id, (live.get(v.service_id) ?? 0) + 1)
+    }
+    if (entries.length === 0 && want.every(([id, n]) => (live.get(id) ?? 0) >= n)) break
+  }
+  return out
 }
 
 export function readSettings(dp: Dataplane): SettingsValue {
@@ -155,9 +180,10 @@ export function modelService(e: ServiceEntry, reals: readonly RealEntry[]): Mode
  * interfaces the program is attached to. What the maps do not hold (names, health checks, thresholds, sorry servers, quorum,
  * the fullnat address pool) is absent or at its default.
  */
-export function readModel(dp: Dataplane, opts: { interfaces?: string[] } = {}): Model {
+export function readModel(dp: Dataplane, opts: { interfaces?: string[]; reals?: readonly RealEntry[] } = {}): Model {
   const settings = readSettings(dp)
-  const reals = readReals(dp)
+  // `reals`: what readRealsInUse(dp) just returned, when the caller has it already
+  const reals = opts.reals ? opts.reals.filter((r) => !(r.value.flags & RealFlags.REMOVED)) : readReals(dp)
   return {
     settings: {
       ...defaultSettings(),
