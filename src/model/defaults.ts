@@ -72,8 +72,9 @@ export function compact<T extends object>(o: T): T {
  * services and real servers keep V8's fast properties (delete turns an object into a dictionary).
  */
 function defined<T extends object>(o: T): T {
+  const src = o as Record<string, unknown>
   const out = {} as Record<string, unknown>
-  for (const [k, v] of Object.entries(o)) if (v !== undefined) out[k] = v
+  for (const k in src) if (src[k] !== undefined) out[k] = src[k]
   return out as T
 }
 
