@@ -148,6 +148,52 @@ export class BpfMap extends FdHolder {
   }
 
   /**
+   * The entries whose value is not all zero bytes, read with BPF_MAP_LOOKUP_BATCH in chunks of
+   * `chunk` elements: for array maps, which hold every index and are mostly empty. Keys and values
+   * are views into the chunk's buffers (no copy per entry).
+   */
+  nonZeroEntries(chunk = 16384): MapEntry[] {
+    const out: MapEntry[] = []
+    for (const entries of this.nonZeroChunks(chunk)) for (const e of entries) out.push(e)
+    return out
+  }
+
+  /**
+   * nonZeroEntries one chunk at a time (an array map's chunks in index order), for walks that may
+   * stop early; a chunk with no such entry yields an empty array.
+   */
+  *nonZeroChunks(chunk = 16384): Generator<MapEntry[]> {
+    checkUint('chunk', chunk, 1 << 20)
+    if (chunk === 0) throw new ArgumentError('chunk must be at least 1')
+    const ks = this.keySize
+    const vb = this.valueBytes
+    let token: Buffer | null = null
+    for (let rounds = 0; rounds <= this.maxEntries + 1; rounds++) {
+      const r = this.lookupBatchRaw(token, Math.min(chunk, Math.max(1, this.maxEntries)))
+      const v = r.values
+      const out: MapEntry[] = []
+      // Whole words where the layout allows, else bytes.
+      let words: Uint32Array | null = null
+      if (vb % 4 === 0) {
+        const a = v.byteOffset % 4 === 0 ? v : new Uint8Array(v)
+        words = new Uint32Array(a.buffer, a.byteOffset, (r.count * vb) / 4)
+      }
+      for (let i = 0; i < r.count; i++) {
+        let nonZero = false
+        if (words) {
+          for (let w = (i * vb) / 4, end = w + vb / 4; w < end; w++) if (words[w] !== 0) { nonZero = true; break }
+        } else {
+          for (let b = i * vb, end = b + vb; b < end; b++) if (v[b] !== 0) { nonZero = true; break }
+        }
+        if (nonZero) out.push({ key: r.keys.subarray(i * ks, (i + 1) * ks), value: v.subarray(i * vb, (i + 1) * vb) })
+      }
+      yield out
+      if (r.token === null) return
+      token = r.token
+    }
+  }
+
+  /**
    * One step of a BPF_MAP_LOOKUP_BATCH walk, for walks that yield between steps (the daemon's
    * sweeper): up to `chunk` entries after `token` (null: from the start), laid out back to back
    * (count × keySize, count × valueBytes) without a Buffer per entry, and the token to go on from

@@ -15,7 +15,7 @@ import { decodeAddr } from '../dataplane/codec'
 import { findDataplane, loadDataplane, unloadDataplane, MAP_NAMES, type Dataplane } from '../dataplane/loader'
 import {
   ABI_HAS_THRESHOLDS, countConns, effectiveTimeouts, flagNames, heldPart, methodName, modelRealServer, modelService, protoName, readConns,
-  readCounters, readModel, readReals, readServices, readSettings, readStats, realsByService, schedName, secondsLeft, stateName, zeroStats,
+  readCounters, readModel, readReals, readRealsInUse, readServices, readSettings, readStats, realsByService, schedName, secondsLeft, stateName, zeroStats,
   ZERO_STATS, type ServiceEntry,
 } from '../dataplane/reader'
 import { applyModel, type WriterOptions } from '../dataplane/writer'
@@ -169,15 +169,18 @@ export class DirectBackend implements Backend {
   applySync(model: Model, opts: { dryRun?: boolean } = {}): ApplyReport {
     validate(model)
     const dp = this.dataplane(opts.dryRun ? 'read' : 'write', model)
-    const current = readModel(dp)
+    // xvs_reals read once, for the diff and for the writer
+    const reals = readRealsInUse(dp)
+    const current = readModel(dp, { reals })
     const report: ApplyReport = { diff: diffModels(current, heldPart(model, current)), notes: notesFor(model, current) }
-    if (!opts.dryRun) report.result = applyModel(dp, model, { log: this.#log, ...(this.#opts.resolve ? { resolve: this.#opts.resolve } : {}) })
+    if (!opts.dryRun) report.result = applyModel(dp, model, this.#writerOptions(reals))
     return report
   }
 
   editSync(edits: readonly Edit[], opts: { dryRun?: boolean } = {}): ApplyReport {
     const dp = this.dataplane(opts.dryRun ? 'read' : 'write')
-    const current = readModel(dp)
+    const reals = readRealsInUse(dp)
+    const current = readModel(dp, { reals })
     const next = applyEdits(current, edits)
     try {
       validate(next)
@@ -185,8 +188,12 @@ export class DirectBackend implements Backend {
       throw e instanceof ConfigError ? relocate(e, next) : e
     }
     const report: ApplyReport = { diff: diffModels(current, heldPart(next, current)), notes: notesFor(next, current) }
-    if (!opts.dryRun) report.result = applyModel(dp, next, { log: this.#log, ...(this.#opts.resolve ? { resolve: this.#opts.resolve } : {}) })
+    if (!opts.dryRun) report.result = applyModel(dp, next, this.#writerOptions(reals))
     return report
+  }
+
+  #writerOptions(reals: WriterOptions['reals']): WriterOptions {
+    return { log: this.#log, reals, ...(this.#opts.resolve ? { resolve: this.#opts.resolve } : {}) }
   }
 
   snapshotSync(): Snapshot {

@@ -496,7 +496,8 @@ export class Daemon {
       if (opts.skipIfSame && this.effective && deepEqual(eff.model, this.effective.model)) break
       const known = failures.size
       try {
-        result = this.host.apply(eff.model, { log: this.opts.log ?? silentLogger, resolve: this.resolveRecording(failures) })
+        // reuseHops off: the NextHopCache decides when a hop is looked up again
+        result = this.host.apply(eff.model, { log: this.opts.log ?? silentLogger, resolve: this.resolveRecording(failures), reuseHops: false })
         this.counts.appliesOk++
         break
       } catch (err) {
@@ -561,7 +562,7 @@ export class Daemon {
 
   private rollback(before: EffectiveResult): void {
     try {
-      this.host.apply(before.model, { log: this.opts.log ?? silentLogger, resolve: this.resolve })
+      this.host.apply(before.model, { log: this.opts.log ?? silentLogger, resolve: this.resolve, reuseHops: false })
       this.effective = before
     } catch (e) {
       this.log.error({ err: e }, 'restoring the previous state failed')

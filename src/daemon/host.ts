@@ -93,8 +93,7 @@ const canon = (a: string): string => parseIp(a)?.address ?? a
 /** Every id of a per-CPU xvs_stats map with a non-zero entry, summed over CPUs. */
 function sumStats(map: BpfMap): Map<number, StatTotals> {
   const out = new Map<number, StatTotals>()
-  for (const { key, value } of map.lookupBatch(4096)) {
-    if (value.every((x) => x === 0)) continue
+  for (const { key, value } of map.nonZeroEntries()) {
     const t = { conns: 0n, packets_in: 0n, bytes_in: 0n, packets_out: 0n, bytes_out: 0n }
     for (const slot of map.splitSlots(value)) {
       const s = Stats.decode(slot)
@@ -170,9 +169,9 @@ export class BpfHost implements DataplaneHost {
       return { id: Service.decode(value).id, key: serviceKey({ kind, vip: canon(k.addr), port: k.port }) }
     })
     const reals: KernelView['reals'] = []
-    for (const { key, value } of d.maps.reals.lookupBatch(4096)) {
+    for (const { key, value } of d.maps.reals.nonZeroEntries()) {
       const id = key.readUInt32LE(0)
-      if (id === 0 || value.every((x) => x === 0)) continue
+      if (id === 0) continue
       const r = Real.decode(value)
       if (r.flags & RealFlags.REMOVED) continue
       reals.push({ id, serviceId: r.service_id, key: realServerKey({ address: canon(r.addr), port: r.port }), weight: r.weight, flags: r.flags })

@@ -55,7 +55,7 @@ function sizeOf(f: FieldType): number {
 export function encodeAddr(a: string): { bytes: Buffer; family: number } {
   const out = Buffer.alloc(16)
   if (net.isIPv4(a)) {
-    a.split('.').forEach((o, i) => { out[i] = Number(o) })
+    encodeV4Into(a, out, 0)
     return { bytes: out, family: AF_INET }
   }
   if (net.isIPv6(a)) {
@@ -75,6 +75,20 @@ export function encodeAddr(a: string): { bytes: Buffer; family: number } {
   }
   throw new ArgumentError(`not an IP address: ${JSON.stringify(a)}`)
 }
+
+/** A dotted quad that net.isIPv4 accepted, into 4 bytes at `o`. */
+function encodeV4Into(a: string, b: Buffer, o: number): void {
+  let octet = 0
+  let i = o
+  for (let k = 0; k < a.length; k++) {
+    const c = a.charCodeAt(k)
+    if (c === 46) { b[i++] = octet; octet = 0 } else octet = octet * 10 + (c - 48)
+  }
+  b[i] = octet
+}
+
+const MAC_RE = /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i
+const HEX2 = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'))
 
 export function decodeAddr(b: Buffer, family: number): string {
   if (family === AF_INET) return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`
@@ -155,20 +169,28 @@ export class StructCodec<T extends object> {
         }
         case 'mac': {
           const s = String(x)
-          if (!/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i.test(s)) throw new ArgumentError(`${this.cName}.${f.name}: bad MAC ${JSON.stringify(s)}`)
-          Buffer.from(s.replace(/:/g, ''), 'hex').copy(b, o)
+          if (!MAC_RE.test(s)) throw new ArgumentError(`${this.cName}.${f.name}: bad MAC ${JSON.stringify(s)}`)
+          for (let i = 0; i < 6; i++) b[o + i] = parseInt(s.slice(3 * i, 3 * i + 2), 16)
           break
         }
         case 'addr': {
           if (x === '') break
-          const a = encodeAddr(String(x))
-          if (typeof t.familyField === 'number' && a.family !== t.familyField)
-            throw new ArgumentError(`${this.cName}.${f.name}: ${String(x)} is not an ${t.familyField === AF_INET ? 'IPv4' : 'IPv6'} address`)
-          a.bytes.copy(b, o)
+          const text = String(x)
+          let family: number
+          if (net.isIPv4(text)) {
+            encodeV4Into(text, b, o)
+            family = AF_INET
+          } else {
+            const a = encodeAddr(text)
+            a.bytes.copy(b, o)
+            family = a.family
+          }
+          if (typeof t.familyField === 'number' && family !== t.familyField)
+            throw new ArgumentError(`${this.cName}.${f.name}: ${text} is not an ${t.familyField === AF_INET ? 'IPv4' : 'IPv6'} address`)
           // Fill in the family field when the caller left it out.
           if (typeof t.familyField === 'string' && rec[t.familyField] === undefined) {
             const ff = this.fields.find((g) => g.name === t.familyField)
-            if (ff) b.writeUInt8(a.family, base + ff.offset)
+            if (ff) b.writeUInt8(family, base + ff.offset)
           }
           break
         }
@@ -190,7 +212,7 @@ export class StructCodec<T extends object> {
             : t.t === 's32' ? b.readInt32LE(o) : t.t === 'u64' ? b.readBigUInt64LE(o) : t.t === 'be16' ? b.readUInt16BE(o) : b.readUInt32BE(o)
           break
         case 'bytes': out[f.name] = Buffer.from(b.subarray(o, o + t.size)); break
-        case 'mac': out[f.name] = [...b.subarray(o, o + 6)].map((x) => x.toString(16).padStart(2, '0')).join(':'); break
+        case 'mac': out[f.name] = `${HEX2[b[o]!]}:${HEX2[b[o + 1]!]}:${HEX2[b[o + 2]!]}:${HEX2[b[o + 3]!]}:${HEX2[b[o + 4]!]}:${HEX2[b[o + 5]!]}`; break
         case 'addr': addrs.push(f); break
       }
     }

@@ -69,8 +69,7 @@ const hex = (b: Buffer): string => b.toString('hex')
 /** xvs_real_conns of every real id with an entry or a non-zero count. */
 export function readConnCounters(dp: Dataplane): Map<number, RealConnsValue> {
   const out = new Map<number, RealConnsValue>()
-  for (const { key, value } of dp.maps.realConns.lookupBatch(4096)) {
-    if (value.every((x) => x === 0)) continue
+  for (const { key, value } of dp.maps.realConns.nonZeroEntries()) {
     out.set(key.readUInt32LE(), RealConns.decode(value))
   }
   return out
@@ -178,9 +177,9 @@ export interface WriteResult {
 export function writeConnCounts(dp: Dataplane, counts: ReadonlyMap<number, RealCounts>,
   opts: { since?: ReadonlyMap<number, RealConnsValue> } = {}): WriteResult {
   const thresholds = new Map<number, { upper: number; lower: number }>()
-  for (const { key, value } of dp.maps.reals.lookupBatch(4096)) {
+  for (const { key, value } of dp.maps.reals.nonZeroEntries()) {
     const id = key.readUInt32LE()
-    if (id === 0 || value.every((x) => x === 0)) continue
+    if (id === 0) continue
     const r = Real.decode(value)
     thresholds.set(id, { upper: r.upper_threshold, lower: r.lower_threshold })
   }

@@ -19,7 +19,8 @@ import { flowTimeoutS } from './conncount'
 import type { Dataplane } from './loader'
 
 export interface ServiceEntry { key: ServiceKeyValue; value: ServiceValue }
-export interface RealEntry { id: number; value: RealValue }
+/** `raw`: the entry's bytes as read (readReals sets it; the writer compares them with what it would write). */
+export interface RealEntry { id: number; value: RealValue; raw?: Buffer }
 export interface ConnEntry { key: ConnKeyValue; value: ConnValue }
 
 /** Sums of struct xvs_stats over CPUs. */
@@ -62,14 +63,38 @@ export function readServices(dp: Dataplane): ServiceEntry[] {
 /** Real server entries in use (written, not marked removed unless `removed`), in id order. */
 export function readReals(dp: Dataplane, opts: { removed?: boolean } = {}): RealEntry[] {
   const out: RealEntry[] = []
-  for (const { key, value } of dp.maps.reals.lookupBatch(4096)) {
+  for (const { key, value } of dp.maps.reals.nonZeroEntries()) {
     const id = key.readUInt32LE()
-    if (id === 0 || value.every((x) => x === 0)) continue
+    if (id === 0) continue
     const v = Real.decode(value)
     if (v.flags & RealFlags.REMOVED && !opts.removed) continue
-    out.push({ id, value: v })
+    out.push({ id, value: v, raw: value })
   }
   return out.sort((a, b) => a.id - b.id)
+}
+
+/**
+ * Every xvs_reals entry written (removed ones included), without reading all XVS_MAX_REALS of them
+ * when it can: from id 1 up, in chunks of `chunk` ids, until a chunk holds none and every service's
+ * num_reals live entries have been met. The writer hands out the lowest id never used (IdPool) and
+ * never clears an entry, so the ids in use are 1..k and the walk ends one chunk past k; should the
+ * services count more live servers than were met by then, the walk goes on to the end.
+ */
+export function readRealsInUse(dp: Dataplane, chunk = 1024): RealEntry[] {
+  const want: [number, number][] = readServices(dp).map((e) => [e.value.id, e.value.num_reals])
+  const live = new Map<number, number>()
+  const out: RealEntry[] = []
+  for (const entries of dp.maps.reals.nonZeroChunks(chunk)) {
+    for (const { key, value } of entries) {
+      const id = key.readUInt32LE()
+      if (id === 0) continue
+      const v = Real.decode(value)
+      out.push({ id, value: v, raw: value })
+      if (!(v.flags & RealFlags.REMOVED)) live.set(v.service_id, (live.get(v.service_id) ?? 0) + 1)
+    }
+    if (entries.length === 0 && want.every(([id, n]) => (live.get(id) ?? 0) >= n)) break
+  }
+  return out
 }
 
 export function readSettings(dp: Dataplane): SettingsValue {
@@ -155,9 +180,10 @@ export function modelService(e: ServiceEntry, reals: readonly RealEntry[]): Mode
  * interfaces the program is attached to, the fullnat local addresses. What the maps do not hold (names, health checks,
  * thresholds, sorry servers, quorum) is absent or at its default.
  */
-export function readModel(dp: Dataplane, opts: { interfaces?: string[] } = {}): Model {
+export function readModel(dp: Dataplane, opts: { interfaces?: string[]; reals?: readonly RealEntry[] } = {}): Model {
   const settings = readSettings(dp)
-  const reals = readReals(dp)
+  // `reals`: what readRealsInUse(dp) just returned, when the caller has it already
+  const reals = opts.reals ? opts.reals.filter((r) => !(r.value.flags & RealFlags.REMOVED)) : readReals(dp)
   return {
     settings: {
       ...defaultSettings(),
@@ -198,18 +224,10 @@ export function heldPart(desired: Model, current: Model): Model {
 /** Every real server's address (16 bytes, as xvs_real holds it) and port (host order), by real id. */
 export function readRealAddrs(dp: Dataplane): Map<number, { addr: Buffer; port: number }> {
   const out = new Map<number, { addr: Buffer; port: number }>()
-  const reals = dp.maps.reals
   const addrOff = Real.fields.find((f) => f.name === 'addr')!.offset
   const portOff = Real.fields.find((f) => f.name === 'port')!.offset
-  let token: Buffer | null = null
-  for (let guard = 0; guard <= reals.maxEntries; guard++) {
-    const r = reals.lookupBatchRaw(token, 4096)
-    for (let i = 0; i < r.count; i++) {
-      const v = r.values.subarray(i * reals.valueBytes, (i + 1) * reals.valueBytes)
-      out.set(r.keys.readUInt32LE(i * reals.keySize), { addr: Buffer.from(v.subarray(addrOff, addrOff + 16)), port: v.readUInt16BE(portOff) })
-    }
-    if (r.token === null) break
-    token = r.token
+  for (const { key, value } of dp.maps.reals.nonZeroEntries()) {
+    out.set(key.readUInt32LE(), { addr: Buffer.from(value.subarray(addrOff, addrOff + 16)), port: value.readUInt16BE(portOff) })
   }
   return out
 }
@@ -244,10 +262,7 @@ function sumStats(map: BpfMap, value: Buffer): StatTotals {
 /** Statistics of every id of xvs_svc_stats or xvs_real_stats, summed over CPUs (ids with all zeroes left out). */
 export function readStats(map: BpfMap): Map<number, StatTotals> {
   const out = new Map<number, StatTotals>()
-  for (const { key, value } of map.lookupBatch(4096)) {
-    if (value.every((x) => x === 0)) continue
-    out.set(key.readUInt32LE(), sumStats(map, value))
-  }
+  for (const { key, value } of map.nonZeroEntries()) out.set(key.readUInt32LE(), sumStats(map, value))
   return out
 }
 

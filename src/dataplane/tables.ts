@@ -6,11 +6,22 @@ import { BpfMap, MapType } from '../bpf'
 import { Limits, svcTableSlot } from './abi'
 import { ArgumentError } from '../errors'
 
+/** Keys 0 .. n-1 as __u32, host order: one buffer grown as needed and shared by every table write. */
+let slotKeys = Buffer.alloc(0)
+function keysUpTo(n: number): Buffer {
+  if (slotKeys.length < 4 * n) {
+    const k = new Uint32Array(Math.max(n, 2 * (slotKeys.length / 4)))
+    for (let i = 0; i < k.length; i++) k[i] = i
+    slotKeys = Buffer.from(k.buffer)
+  }
+  return slotKeys.subarray(0, 4 * n)
+}
+
 /**
- * Create an inner table holding `realIds` (0 = empty slot) and install it at the service's `half`.
- * Returns the table's size. The inner map lives on in the kernel while the outer map holds it.
+ * Create an inner table holding `realIds` (0 = empty slot) for the service's `half`, filled, not yet
+ * installed (installTables). The caller closes it; the kernel keeps it while the outer map holds it.
  */
-export function installTable(svcTables: BpfMap, serviceId: number, half: number, realIds: ArrayLike<number>): number {
+export function createTable(serviceId: number, half: number, realIds: ArrayLike<number>): BpfMap {
   const n = realIds.length
   if (n === 0) throw new ArgumentError(`service ${serviceId}: a scheduler table needs at least one slot`)
   const inner = BpfMap.create({
@@ -18,22 +29,51 @@ export function installTable(svcTables: BpfMap, serviceId: number, half: number,
     flags: Limits.SVC_TABLE_MAP_FLAGS,
   })
   try {
-    const keys = Buffer.alloc(4 * n)
-    const values = Buffer.alloc(4 * n)
-    for (let i = 0; i < n; i++) {
-      keys.writeUInt32LE(i, 4 * i)
-      const id = realIds[i]!
-      values.writeUInt32LE(id < 0 ? Limits.REAL_NONE : id, 4 * i)
+    // Values are __u32 in host order, as a Uint32Array holds them.
+    let ids: Uint32Array
+    if (realIds instanceof Uint32Array) ids = realIds
+    else {
+      ids = new Uint32Array(n)
+      for (let i = 0; i < n; i++) {
+        const id = realIds[i]!
+        ids[i] = id < 0 ? Limits.REAL_NONE : id
+      }
     }
-    inner.updateBatchRaw(keys, values, n)
-    const slot = Buffer.alloc(4)
-    slot.writeUInt32LE(svcTableSlot(serviceId, half))
-    const fd = Buffer.alloc(4)
-    fd.writeUInt32LE(inner.fd)
-    svcTables.update(slot, fd)
-    return n
-  } finally {
+    inner.updateBatchRaw(keysUpTo(n), Buffer.from(ids.buffer, ids.byteOffset, 4 * n), n)
+    return inner
+  } catch (e) {
     inner.close()
+    throw e
+  }
+}
+
+/**
+ * Put tables made by createTable at their services' halves of xvs_svc_tables: one batch update (an
+ * update of a map-in-map waits for the programs running, once per call: one wait, not one per table).
+ */
+export function installTables(svcTables: BpfMap, tables: readonly { serviceId: number; half: number; table: BpfMap }[]): void {
+  if (tables.length === 0) return
+  const slots = Buffer.alloc(4 * tables.length)
+  const fds = Buffer.alloc(4 * tables.length)
+  tables.forEach((t, i) => {
+    slots.writeUInt32LE(svcTableSlot(t.serviceId, t.half), 4 * i)
+    fds.writeUInt32LE(t.table.fd, 4 * i)
+  })
+  if (tables.length === 1) svcTables.update(slots, fds)
+  else svcTables.updateBatchRaw(slots, fds, tables.length)
+}
+
+/**
+ * Create an inner table holding `realIds` (0 = empty slot) and install it at the service's `half`.
+ * Returns the table's size. The inner map lives on in the kernel while the outer map holds it.
+ */
+export function installTable(svcTables: BpfMap, serviceId: number, half: number, realIds: ArrayLike<number>): number {
+  const table = createTable(serviceId, half, realIds)
+  try {
+    installTables(svcTables, [{ serviceId, half, table }])
+    return realIds.length
+  } finally {
+    table.close()
   }
 }
 

@@ -16,10 +16,13 @@ import {
   Service, ServiceFlags, ServiceKey, Settings, groupServiceKey,
   type PortRange, type Real as RealValue, type Service as ServiceValue, type ServiceKey as ServiceKeyValue,
 } from './abi'
+import type { BpfMap } from '../bpf'
 import type { Dataplane } from './loader'
-import { installTable, removeTables } from './tables'
-import { resolveNextHop, type NextHop, type ResolveOptions } from './neigh'
 import fs from 'node:fs'
+import { readRealsInUse, type RealEntry } from './reader'
+import { createTable, installTables, removeTables } from './tables'
+import { resolveNextHops, ResolveError, type NextHop, type ResolveOptions } from './neigh'
+import { parseIp } from '../model/addr'
 import { ConfigError } from '../errors'
 import { encodeAddr } from './codec'
 import { silentLogger, type Logger } from '../log'
@@ -36,14 +39,32 @@ export interface ApplyResult {
 
 export interface WriterOptions {
   log?: Logger
-  /** Next-hop resolution; default: the kernel's routing and neighbour tables (neigh.ts). */
+  /**
+   * Next-hop resolution, one address at a time; default: the kernel's routing and neighbour tables,
+   * every address that needs it at once (resolveNextHops in neigh.ts).
+   */
   resolve?: (address: string, opts: ResolveOptions) => NextHop
+  /**
+   * Keep the next hop that the maps hold for a real server whose address and method are unchanged
+   * (any live entry of that address and method, in any service) instead of resolving it again; only
+   * new addresses, changed methods and tunnels losing their configured source are resolved. Default
+   * true. The daemon turns it off: its NextHopCache decides when a hop is looked up again.
+   */
+  reuseHops?: boolean
+  /**
+   * xvs_reals as the caller has just read it (reader.readRealsInUse, removed entries included), so
+   * that an apply reads the array once.
+   */
+  reals?: readonly RealEntry[]
 }
 
 interface CurrentService { key: ServiceKeyValue; keyBuf: Buffer; value: ServiceValue }
 interface CurrentReal { id: number; value: RealValue; buf: Buffer }
+/** What an xvs_reals entry needs of a next hop. */
+interface Hop { ifindex: number; mtu: number; dstMac: string; srcMac: string; source?: string | undefined }
 
 const hex = (b: Buffer): string => b.toString('hex')
+const canon = (a: string): string => parseIp(a)?.address ?? a
 const realKey = (svcId: number, addr: string, port: number): string => `${svcId}|${addr}|${port}`
 const u32 = (n: number): Buffer => { const b = Buffer.alloc(4); b.writeUInt32LE(n); return b }
 
@@ -88,7 +109,11 @@ function serviceFlags(s: ModelService): number {
   return f
 }
 
-function table(s: ModelService, ids: number[]): ArrayLike<number> {
+/** Maglev rings of one apply by (size, backends): services with the same real servers share one build. */
+type RingCache = Map<string, Int32Array>
+let mhScratch = new Uint32Array(0)
+
+function table(s: ModelService, ids: number[], rings: RingCache): ArrayLike<number> {
   const live = s.realServers.map((r, i) => ({ r, id: ids[i]! }))
   const idOf = (i: number): number => (i < 0 ? Limits.REAL_NONE : live[i]!.id)
   switch (s.scheduler) {
@@ -102,9 +127,18 @@ function table(s: ModelService, ids: number[]): ArrayLike<number> {
     }
     case 'mh': {
       const size = s.mhTableSize ?? MAGLEV_DEFAULT_SIZE
-      const ring = buildMaglev(live.map((x) => ({ key: `${x.r.address}|${x.r.port}`, weight: x.r.weight })), size)
-      const out = new Uint32Array(size)
-      for (let i = 0; i < size; i++) out[i] = idOf(ring[i]!)
+      const backends = live.map((x) => ({ key: `${x.r.address}|${x.r.port}`, weight: x.r.weight }))
+      const memo = `${size}|${backends.map((b) => `${b.key}|${b.weight}`).join(',')}`
+      let ring = rings.get(memo)
+      if (!ring) rings.set(memo, (ring = buildMaglev(backends, size)))
+      const byIndex = Uint32Array.from(live, (x) => x.id)
+      // written to the kernel before the next table is built (installTable), so one buffer serves all
+      if (mhScratch.length < size) mhScratch = new Uint32Array(Math.max(size, MAGLEV_DEFAULT_SIZE))
+      const out = mhScratch.subarray(0, size)
+      for (let i = 0; i < size; i++) {
+        const j = ring[i]!
+        out[i] = j < 0 ? Limits.REAL_NONE : byIndex[j]!
+      }
       return out
     }
     case 'sh':
@@ -156,18 +190,12 @@ export function groupRangesOf(services: readonly ModelService[]): Map<string, { 
 
 function readServices(dp: Dataplane): Map<string, CurrentService> {
   const out = new Map<string, CurrentService>()
-  for (const { key, value } of dp.maps.services.entries()) out.set(hex(key), { key: ServiceKey.decode(key), keyBuf: key, value: Service.decode(value) })
+  for (const { key, value } of dp.maps.services.lookupBatch(1024)) out.set(hex(key), { key: ServiceKey.decode(key), keyBuf: key, value: Service.decode(value) })
   return out
 }
 
-function readReals(dp: Dataplane): CurrentReal[] {
-  const out: CurrentReal[] = []
-  for (const { key, value } of dp.maps.reals.lookupBatch(4096)) {
-    const id = key.readUInt32LE()
-    if (id === 0 || value.every((x) => x === 0)) continue
-    out.push({ id, value: Real.decode(value), buf: value })
-  }
-  return out
+function currentReals(dp: Dataplane, read?: readonly RealEntry[]): CurrentReal[] {
+  return (read ?? readRealsInUse(dp)).map((r) => ({ id: r.id, value: r.value, buf: r.raw ?? Real.encode(r.value) }))
 }
 
 /**
@@ -177,27 +205,35 @@ function readReals(dp: Dataplane): CurrentReal[] {
  */
 export class IdPool {
   #used: Set<number>
+  /** Removed servers' ids, ascending; `#ri` is the next to hand out (claimed ones are skipped). */
   #reclaimable: number[]
-  constructor(readonly first: number, readonly limit: number, used: Iterable<number>, reclaimable: number[] = []) {
+  #ri = 0
+  #claimed = new Set<number>()
+  /** Every id below it is used (ids are only ever added), so a take never scans from the start. */
+  #next: number
+  constructor(readonly first: number, readonly limit: number, used: Iterable<number>, reclaimable: Iterable<number> = []) {
     this.#used = new Set(used)
     this.#reclaimable = [...reclaimable].sort((a, b) => a - b)
+    this.#next = first
   }
   claim(id: number): number {
     this.#used.add(id)
-    this.#reclaimable = this.#reclaimable.filter((r) => r !== id)
+    this.#claimed.add(id)
     return id
   }
   take(what: string): number {
-    for (let i = this.first; i < this.limit; i++) if (!this.#used.has(i)) { this.#used.add(i); return i }
-    const r = this.#reclaimable.shift()
-    if (r !== undefined) return r
+    while (this.#next < this.limit && this.#used.has(this.#next)) this.#next++
+    if (this.#next < this.limit) { this.#used.add(this.#next); return this.#next++ }
+    while (this.#ri < this.#reclaimable.length) {
+      const r = this.#reclaimable[this.#ri++]!
+      if (!this.#claimed.has(r)) { this.#claimed.add(r); return r }
+    }
     throw new ConfigError(`too many ${what}: the data plane holds at most ${this.limit - this.first}`)
   }
 }
 
 export function applyModel(dp: Dataplane, model: Model, opts: WriterOptions = {}): ApplyResult {
   const log = (opts.log ?? silentLogger).child({ component: 'writer' })
-  const resolve = opts.resolve ?? resolveNextHop
   const services = checkSupported(model)
   const ranges = groupRangesOf(services)
   for (const { key, ranges: rs } of ranges.values()) {
@@ -210,20 +246,17 @@ export function applyModel(dp: Dataplane, model: Model, opts: WriterOptions = {}
 
   // What the kernel holds now.
   const curServices = readServices(dp)
-  const curReals = readReals(dp)
+  const curReals = currentReals(dp, opts.reals)
   const realsByKey = new Map(curReals.map((r) => [realKey(r.value.service_id, r.value.addr, r.value.port), r]))
+  const zero = u32(0)
+  const curSettings = Settings.decode(dp.maps.settings.lookup(zero) ?? Buffer.alloc(Settings.size))
 
   // Plan ids and values; resolve every next hop before the first write (nothing half-applied).
   const svcIds = new IdPool(0, Limits.MAX_SERVICES, [...curServices.values()].map((s) => s.value.id))
-  const realIds = new IdPool(1, Limits.MAX_REALS, curReals.map((r) => r.id),
+  // The map's own size: a data plane loaded by an older xvs keeps the array it was created with.
+  const realIds = new IdPool(1, Math.min(dp.maps.reals.maxEntries, Limits.MAX_REALS), curReals.map((r) => r.id),
     curReals.filter((r) => r.value.flags & RealFlags.REMOVED).map((r) => r.id))
-  const hops = new Map<string, NextHop>()
-  const hop = (r: RealServer): NextHop => {
-    const k = `${r.method}|${r.address}`
-    let h = hops.get(k)
-    if (!h) { h = resolve(r.address, { requireOnLink: r.method === 'dr' }); hops.set(k, h) }
-    return h
-  }
+  const hops = resolveHops(services, model, curReals, curSettings, opts)
   const tunSource = (addr: string, routeSource: string | undefined): string | undefined =>
     model.settings.tunnelSources.find((a) => a.includes(':') === addr.includes(':')) ?? routeSource
   const plans = services.map((s) => {
@@ -231,7 +264,7 @@ export function applyModel(dp: Dataplane, model: Model, opts: WriterOptions = {}
     const cur = curServices.get(hex(keyBuf))
     const id = cur ? cur.value.id : svcIds.take('services')
     const reals = s.realServers.map((r) => {
-      const h = hop(r)
+      const h = hops.get(hopKey(r))!
       const existing = realsByKey.get(realKey(id, r.address, r.port))
       const value: Partial<RealValue> = {
         addr: r.address, port: r.port, method: METHOD_CODE[r.method as keyof typeof METHOD_CODE], weight: r.weight,
@@ -249,7 +282,6 @@ export function applyModel(dp: Dataplane, model: Model, opts: WriterOptions = {}
 
   // 1. Settings: timeouts and expire_nodest_conn, keeping what the model does not own; the fullnat
   //    local addresses before anything can use them.
-  const zero = u32(0)
   const nat = services.some((s) => s.realServers.some((r) => isNat(r.method)))
   const port0 = services.some((s) => s.kind !== 'group' && s.port === 0)
   const port0Before = [...curServices.values()].some((c) => c.key.port === 0 && c.key.proto !== 0)
@@ -261,7 +293,6 @@ export function applyModel(dp: Dataplane, model: Model, opts: WriterOptions = {}
   if (nat) warnNatForwarding(log, services)
   laddrs.v4.forEach((a, i) => dp.maps.laddrs.update(u32(i), encodeAddrBytes(a)))
   laddrs.v6.forEach((a, i) => dp.maps.laddrs.update(u32(Limits.LADDRS_PER_FAMILY + i), encodeAddrBytes(a)))
-  const curSettings = Settings.decode(dp.maps.settings.lookup(zero) ?? Buffer.alloc(Settings.size))
   dp.maps.settings.update(zero, Settings.encode({
     ...curSettings, tcp_timeout_s: model.settings.timeouts.tcp, tcp_fin_timeout_s: model.settings.timeouts.tcpfin,
     udp_timeout_s: model.settings.timeouts.udp, expire_nodest_conn: model.settings.expireNodestConn ? 1 : 0,
@@ -282,60 +313,93 @@ export function applyModel(dp: Dataplane, model: Model, opts: WriterOptions = {}
   //    starts with no connections counted (the id may have counted another, removed server's); one
   //    coming back from removal keeps its counts, as IPVS restores a destination from its trash.
   const keep = new Set<number>()
+  const realWrites = new BatchWriter(dp.maps.reals)
+  const connWrites = new BatchWriter(dp.maps.realConns)
   const zeroConns = RealConns.encode({})
   plans.forEach((p, i) => p.reals.forEach((r, j) => {
     const id = ids[i]![j]!
     keep.add(id)
     if (r.existing && r.existing.buf.equals(r.value)) return
-    if (!r.existing) dp.maps.realConns.update(u32(id), zeroConns)
+    if (!r.existing) connWrites.add(u32(id), zeroConns)
     if (r.existing && !(r.existing.value.flags & RealFlags.REMOVED)) result.reals.changed++
     else result.reals.added++
-    dp.maps.reals.update(u32(id), r.value)
+    realWrites.add(u32(id), r.value)
   }))
+  connWrites.flush()
+  realWrites.flush()
 
   // 3. Egress ports for redirects (written from this namespace: devmap ifindexes resolve here).
   const ports = new Set([...hops.values()].map((h) => h.ifindex))
   for (const ifindex of ports) dp.maps.txPorts.update(u32(ifindex), u32(ifindex))
 
-  // 4. Services: tables into the inactive half, then one write flips to them.
-  for (const [i, p] of plans.entries()) {
-    const realChanged = p.reals.some((r) => !r.existing || !r.existing.buf.equals(r.value))
-    const sched = Sched[p.s.scheduler.toUpperCase() as keyof typeof Sched]
-    const flags = serviceFlags(p.s)
-    const dropped = curReals.some((r) => r.value.service_id === p.id && !keep.has(r.id) && !(r.value.flags & RealFlags.REMOVED))
-    const size = p.s.scheduler === 'mh' ? p.s.mhTableSize ?? MAGLEV_DEFAULT_SIZE : undefined
-    const persist_timeout_s = p.s.persistence?.timeout ?? 0
-    const persist_mask = p.s.persistence ? persistMask(p.s.persistence.netmask, isV6(p.s) ? Family.INET6 : Family.INET) : Buffer.alloc(16)
-    if (p.cur && !realChanged && !dropped && p.cur.value.sched === sched && p.cur.value.flags === flags &&
-        (size === undefined || p.cur.value.table_size === size) && p.cur.value.num_reals === p.reals.length &&
-        p.cur.value.persist_timeout_s === persist_timeout_s && p.cur.value.persist_mask.equals(persist_mask)) {
-      result.services.unchanged++
-      continue
+  // 4. Services: tables into the inactive half, then one write flips to them. A service whose live
+  //    real servers leave it gets a new table (they drop out of it). In groups: the group's tables
+  //    are made and installed (one batch), then its service entries flip (one batch).
+  const dropped = new Set<number>()
+  for (const r of curReals) if (!keep.has(r.id) && !(r.value.flags & RealFlags.REMOVED)) dropped.add(r.value.service_id)
+  const rings: RingCache = new Map()
+  const group: { p: (typeof plans)[number]; half: number; table: BpfMap; value: Buffer; schedChanged: boolean }[] = []
+  const flushGroup = (): void => {
+    try {
+      installTables(dp.maps.svcTables, group.map((g) => ({ serviceId: g.p.id, half: g.half, table: g.table })))
+    } finally {
+      for (const g of group) g.table.close()
     }
-    const half = p.cur ? 1 - p.cur.value.active_table : 0
-    const n = installTable(dp.maps.svcTables, p.id, half, table(p.s, ids[i]!))
-    result.tablesWritten++
-    result.slotsWritten += n
-    dp.maps.services.update(p.keyBuf, Service.encode({
-      id: p.id, flags, sched, active_table: half, table_size: n, num_reals: p.reals.length, persist_timeout_s, persist_mask,
-    }))
-    // lblc/lblcr start from no locality when the scheduler changes (IPVS: a new scheduler, new state)
-    if (p.cur && p.cur.value.sched !== sched) purgeLocality(dp, new Set([p.id]))
-    if (p.cur) result.services.changed++
-    else {
-      result.services.added++
-      // A new service starts from zeroed statistics even if its id was used before.
-      const stats = dp.maps.svcStats
-      stats.update(u32(p.id), Buffer.alloc(stats.valueBytes))
+    const flips = new BatchWriter(dp.maps.services)
+    const fresh = new BatchWriter(dp.maps.svcStats)
+    for (const g of group) flips.add(g.p.keyBuf, g.value)
+    flips.flush()
+    for (const g of group) {
+      // lblc/lblcr start from no locality when the scheduler changes (IPVS: a new scheduler, new state)
+      if (g.schedChanged) purgeLocality(dp, new Set([g.p.id]))
+      if (g.p.cur) result.services.changed++
+      else {
+        result.services.added++
+        // A new service starts from zeroed statistics even if its id was used before.
+        fresh.add(u32(g.p.id), Buffer.alloc(dp.maps.svcStats.valueBytes))
+      }
     }
+    fresh.flush()
+    group.length = 0
+  }
+  try {
+    for (const [i, p] of plans.entries()) {
+      const realChanged = p.reals.some((r) => !r.existing || !r.existing.buf.equals(r.value))
+      const sched = Sched[p.s.scheduler.toUpperCase() as keyof typeof Sched]
+      const flags = serviceFlags(p.s)
+      const size = p.s.scheduler === 'mh' ? p.s.mhTableSize ?? MAGLEV_DEFAULT_SIZE : undefined
+      const persist_timeout_s = p.s.persistence?.timeout ?? 0
+      const persist_mask = p.s.persistence ? persistMask(p.s.persistence.netmask, isV6(p.s) ? Family.INET6 : Family.INET) : Buffer.alloc(16)
+      if (p.cur && !realChanged && !dropped.has(p.id) && p.cur.value.sched === sched && p.cur.value.flags === flags &&
+          (size === undefined || p.cur.value.table_size === size) && p.cur.value.num_reals === p.reals.length &&
+          p.cur.value.persist_timeout_s === persist_timeout_s && p.cur.value.persist_mask.equals(persist_mask)) {
+        result.services.unchanged++
+        continue
+      }
+      const half = p.cur ? 1 - p.cur.value.active_table : 0
+      const ids_ = table(p.s, ids[i]!, rings)
+      const n = ids_.length
+      group.push({
+        p, half, table: createTable(p.id, half, ids_), schedChanged: !!p.cur && p.cur.value.sched !== sched,
+        value: Service.encode({ id: p.id, flags, sched, active_table: half, table_size: n, num_reals: p.reals.length, persist_timeout_s, persist_mask }),
+      })
+      result.tablesWritten++
+      result.slotsWritten += n
+      if (group.length >= TABLE_GROUP) flushGroup()
+    }
+    flushGroup()
+  } finally {
+    for (const g of group) g.table.close()
   }
 
   // 5. Real servers that left their service: marked removed (flows drop or reschedule).
+  const removals = new BatchWriter(dp.maps.reals)
   for (const r of curReals) {
     if (keep.has(r.id) || r.value.flags & RealFlags.REMOVED) continue
-    dp.maps.reals.update(u32(r.id), Real.encode({ ...r.value, weight: 0, flags: r.value.flags | RealFlags.REMOVED }))
+    removals.add(u32(r.id), Real.encode({ ...r.value, weight: 0, flags: r.value.flags | RealFlags.REMOVED }))
     result.reals.removed++
   }
+  removals.flush()
 
   // 6. Service groups' port ranges, now that the groups' entries are in place; stale ones go first.
   for (const { key, value } of [...dp.maps.groupRanges.entries()]) {
@@ -362,6 +426,73 @@ export function applyModel(dp: Dataplane, model: Model, opts: WriterOptions = {}
   }
   log.info({ ...result }, 'model applied')
   return result
+}
+
+/** Map writes gathered and written with one batch update (each entry is still written on its own). */
+class BatchWriter {
+  #keys: Buffer[] = []
+  #values: Buffer[] = []
+  constructor(private readonly map: BpfMap) {}
+  add(key: Buffer, value: Buffer): void {
+    this.#keys.push(key)
+    this.#values.push(value)
+  }
+  flush(): void {
+    const n = this.#keys.length
+    if (n === 1) this.map.update(this.#keys[0]!, this.#values[0]!)
+    else if (n > 1) this.map.updateBatchRaw(Buffer.concat(this.#keys, n * this.map.keySize), Buffer.concat(this.#values, n * this.map.valueBytes), n)
+    this.#keys = []
+    this.#values = []
+  }
+}
+
+/** Services whose tables are made before one batch installs them (bounded: each holds an fd meanwhile). */
+const TABLE_GROUP = 128
+
+const hopKey = (r: RealServer): string => `${r.method}|${r.address}`
+
+/**
+ * The next hop of every real server of the model, by hopKey. With opts.reuseHops (the default) a
+ * live xvs_reals entry of the same address and method gives it, unless that entry's tunnel source
+ * came from settings that no longer name one (then the route's source must be looked up). The rest
+ * are resolved before anything is written; the first failure, in the model's order, is thrown.
+ */
+function resolveHops(services: readonly ModelService[], model: Model, curReals: readonly CurrentReal[],
+  curSettings: ReturnType<typeof Settings.decode>, opts: WriterOptions): Map<string, Hop> {
+  const hops = new Map<string, Hop>()
+  const want = new Map<string, RealServer>()
+  for (const s of services) for (const r of s.realServers) if (!want.has(hopKey(r))) want.set(hopKey(r), r)
+  if (opts.reuseHops ?? true) {
+    const held = new Map<string, CurrentReal>()
+    for (const r of curReals) {
+      if (r.value.flags & RealFlags.REMOVED || (r.value.method !== FwdMethod.DR && r.value.method !== FwdMethod.TUN)) continue
+      const k = `${r.value.method === FwdMethod.TUN ? 'tun' : 'dr'}|${canon(r.value.addr)}`
+      if (!held.has(k)) held.set(k, r)
+    }
+    const configured = (settings: { tun_src_v4: string; tun_src_v6: string } | string[], v6: boolean): boolean =>
+      Array.isArray(settings) ? settings.some((a) => a.includes(':') === v6) : (v6 ? settings.tun_src_v6 : settings.tun_src_v4) !== ''
+    for (const [k, r] of want) {
+      const e = held.get(`${r.method}|${canon(r.address)}`)
+      if (!e) continue
+      const v6 = r.address.includes(':')
+      // tun_src was the configured source then, and none is configured now: the route's is needed
+      if (r.method === 'tun' && !configured(model.settings.tunnelSources, v6) && configured(curSettings, v6)) continue
+      const v = e.value
+      hops.set(k, { ifindex: v.ifindex, mtu: v.mtu, dstMac: v.dst_mac, srcMac: v.src_mac, ...(v.tun_src ? { source: v.tun_src } : {}) })
+    }
+  }
+  const todo = [...want].filter(([k]) => !hops.has(k))
+  if (opts.resolve) {
+    for (const [k, r] of todo) hops.set(k, opts.resolve(r.address, { requireOnLink: r.method === 'dr' }))
+  } else if (todo.length) {
+    const got = resolveNextHops(todo.map(([, r]) => ({ address: r.address, requireOnLink: r.method === 'dr' })))
+    for (const [i, [k]] of todo.entries()) {
+      const h = got[i]!
+      if (h instanceof ResolveError) throw h
+      hops.set(k, h)
+    }
+  }
+  return hops
 }
 
 /** Drop the lblc/lblcr entries of these service ids (xvs_locality, keyed by service id). */

@@ -364,9 +364,9 @@ export class DataplaneConnTable implements ConnTable {
     const dp = this.dataplane()
     const services = dp.maps.services.lookupBatch(1024).map(({ key, value }) => ({ key: ServiceKey.decode(key), id: Service.decode(value).id }))
     const reals: RealRow[] = []
-    for (const { key, value } of dp.maps.reals.lookupBatch(4096)) {
+    for (const { key, value } of dp.maps.reals.nonZeroEntries()) {
       const id = key.readUInt32LE()
-      if (id === 0 || value.every((x) => x === 0)) continue
+      if (id === 0) continue
       const r: RealValue = Real.decode(value)
       reals.push({ id, addr: r.addr, port: r.port, family: r.family, serviceId: r.service_id })
     }

@@ -10,9 +10,21 @@ export interface Ip {
   family: Family
 }
 
+/** Canonical text of IPv6 addresses seen (parsing one through URL is slow; configs repeat them). */
+const v6Canonical = new Map<string, string>()
+
 export function parseIp(text: string): Ip | undefined {
-  if (isIPv4(text)) return { address: text.split('.').map(Number).join('.'), family: 4 }
-  if (isIPv6(text) && !text.includes('%')) return { address: new URL(`http://[${text}]/`).hostname.slice(1, -1), family: 6 }
+  // isIPv4 accepts no leading zeros, so what it accepts is already canonical
+  if (isIPv4(text)) return { address: text, family: 4 }
+  if (isIPv6(text) && !text.includes('%')) {
+    let address = v6Canonical.get(text)
+    if (address === undefined) {
+      address = new URL(`http://[${text}]/`).hostname.slice(1, -1)
+      if (v6Canonical.size >= 65536) v6Canonical.clear()
+      v6Canonical.set(text, address)
+    }
+    return { address, family: 6 }
+  }
   return undefined
 }
 

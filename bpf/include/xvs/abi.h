@@ -62,7 +62,7 @@
 /* Default map sizes (max_entries); userspace may resize before load. */
 enum xvs_limits {
 	XVS_MAX_SERVICES = 1024,	/* service ids are 0 .. max_entries-1 */
-	XVS_MAX_REALS = 4096,		/* real ids are 1 .. max_entries-1 */
+	XVS_MAX_REALS = 65536,		/* real ids are 1 .. max_entries-1 */
 	XVS_CONNS_DEFAULT = 262144,	/* xvs_conns; set with bpf_map__set_max_entries */
 	XVS_TX_PORTS_MAX = 64,		/* xvs_tx_ports: egress interfaces */
 	XVS_DECAP_ADDRS_MAX = 64,	/* xvs_decap_addrs: local tunnel endpoints */
