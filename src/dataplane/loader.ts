@@ -326,7 +326,11 @@ export function unloadDataplane(opts: { ifaces?: string[]; log?: Logger } = {}):
       detachOne(a.ifname, dp.pins)
       done.push(a.ifname)
     }
-    if (dp.attachments().length === 0 && dp.pins && fs.existsSync(dp.pins)) fs.rmSync(dp.pins, { recursive: true, force: true })
+    if (dp.attachments().length === 0 && dp.pins && fs.existsSync(dp.pins)) {
+      fs.rmSync(dp.pins, { recursive: true, force: true })
+      // and the namespace's directory, once no other ABI version's pins are in it
+      try { fs.rmdirSync(path.dirname(dp.pins)) } catch { /* not empty, or gone */ }
+    }
   } finally {
     dp.close()
   }

@@ -7,7 +7,8 @@ import path from 'node:path'
 import { needsRoot, tempBpffs } from '../helpers/root'
 import { createTopology } from '../../src/lab/topology'
 import { withNetns, netnsCookie } from '../../src/bpf'
-import { loadDataplane } from '../../src/dataplane/loader'
+import { loadDataplane, unloadDataplane } from '../../src/dataplane/loader'
+import { ABI_VERSION } from '../../src/dataplane/abi'
 
 t.test('destroying a lab removes the xvs pins of its namespaces', needsRoot, async (t) => {
   const bpffs = tempBpffs(t)
@@ -18,8 +19,23 @@ t.test('destroying a lab removes the xvs pins of its namespaces', needsRoot, asy
     loadDataplane({ ifaces: [topo.director.front.name] }).dataplane.close()
     return path.join(bpffs, 'xvs', `ns${netnsCookie()}`)
   })
-  t.ok(fs.existsSync(path.join(dir, 'v1', 'prog')), 'the data plane is pinned under the namespace cookie')
-  t.ok(fs.existsSync(path.join(dir, 'v1', 'link_eth0')), 'and its link')
+  const v = `v${ABI_VERSION}`
+  t.ok(fs.existsSync(path.join(dir, v, 'prog')), 'the data plane is pinned under the namespace cookie and ABI version')
+  t.ok(fs.existsSync(path.join(dir, v, 'link_eth0')), 'and its link')
   topo.destroy()
   t.notOk(fs.existsSync(dir), 'gone with the lab')
+})
+
+t.test('unloading removes the pins and the namespace\'s directory', needsRoot, async (t) => {
+  const bpffs = tempBpffs(t)
+  process.env.XVS_BPFFS = bpffs
+  const topo = await createTopology({ shape: 'bridge', reals: 1 })
+  t.teardown(() => topo.destroy())
+  const dir = withNetns(topo.director.ns, () => {
+    loadDataplane({ ifaces: [topo.director.front.name] }).dataplane.close()
+    return path.join(bpffs, 'xvs', `ns${netnsCookie()}`)
+  })
+  t.ok(fs.existsSync(path.join(dir, `v${ABI_VERSION}`, 'prog')), 'pinned')
+  t.same(withNetns(topo.director.ns, () => unloadDataplane()), [topo.director.front.name], 'detached')
+  t.notOk(fs.existsSync(dir), 'no empty directory left behind')
 })
