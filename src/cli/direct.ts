@@ -84,6 +84,9 @@ function notesFor(desired: Model, current: Model): string[] {
   return notes
 }
 
+/** address:port, an IPv6 address in brackets. */
+const hostPort = (address: string, port: number): string => (address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`)
+
 export class DirectBackend implements Backend {
   readonly #log: Logger
   readonly #opts: DirectOptions
@@ -325,9 +328,9 @@ export class DirectBackend implements Backend {
       case 'conns':
         return {
           map, sources: [MAP_NAMES.conns], rows: this.connsSync().map((c) => ({
-            proto: c.proto, client: `${c.client.address}:${c.client.port}`, virtual: `${c.virtual.address}:${c.virtual.port}`,
-            real: c.real ? `${c.real.address}:${c.real.port}` : '-', real_id: c.realId, service_id: c.serviceId, state: c.state,
-            expires_s: Math.floor(c.expires), template: c.template, local: c.local ? `${c.local.address}:${c.local.port}` : '-',
+            proto: c.proto, client: hostPort(c.client.address, c.client.port), virtual: hostPort(c.virtual.address, c.virtual.port),
+            real: c.real ? hostPort(c.real.address, c.real.port) : '-', real_id: c.realId, service_id: c.serviceId, state: c.state,
+            expires_s: Math.floor(c.expires), template: c.template, local: c.local ? hostPort(c.local.address, c.local.port) : '-',
           })),
         }
       case 'counters': {
@@ -373,8 +376,8 @@ export class DirectBackend implements Backend {
             const r = ConnKey.decode(key)
             const f = ConnKey.decode(value)
             return {
-              proto: protoName(r.proto), reply_from: `${r.caddr}:${r.cport}`, reply_to: `${r.vaddr}:${r.vport}`,
-              client: `${f.caddr}:${f.cport}`, virtual: `${f.vaddr}:${f.vport}`,
+              proto: protoName(r.proto), reply_from: hostPort(r.caddr, r.cport), reply_to: hostPort(r.vaddr, r.vport),
+              client: hostPort(f.caddr, f.cport), virtual: hostPort(f.vaddr, f.vport),
             }
           }),
         }
