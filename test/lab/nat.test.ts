@@ -13,6 +13,7 @@ import { bulkTransfer, startBulkServers } from '../helpers/bulk'
 import { httpRequests } from '../../src/lab/http'
 import type { Shape, Topology } from '../../src/lab/topology'
 import { readCounters } from '../../src/dataplane/reader'
+import { cliCommands, runIn } from '../helpers/cli'
 
 type Fam = 'ipv4' | 'ipv6'
 type Method = 'nat' | 'fullnat'
@@ -242,6 +243,25 @@ function pawsInTimeWait(t: Test, topo: Topology, before: Record<string, Record<s
 
 // The long transfers and bursts run through both methods on the two-arm director; the one-arm one
 // carries the same kinds of traffic, in smaller amounts, to keep the file's runtime down.
+/** What the command lines show of the connections just made: xvs inspect nat-rev, xvsadm -L -n -c. */
+function cliShows(t: Test, lab: NatLab, method: 'nat' | 'fullnat'): void {
+  const { topo } = lab
+  const cmd = cliCommands()
+  const rev = runIn(topo.director.ns, [...cmd.xvs, 'inspect', 'nat-rev', '--json'])
+  t.equal(rev.status, 0, `xvs inspect nat-rev ${rev.stderr}`)
+  const rows = (JSON.parse(rev.stdout || '{"rows":[]}') as { rows: { reply_from: string; reply_to: string; client: string; virtual: string }[] }).rows
+  const v4 = rows.filter((r) => r.virtual === `${topo.vip.ipv4}:${VPORT}`)
+  t.ok(v4.length > 0, `reply entries of the IPv4 connections: ${v4.length}`)
+  t.ok(v4.every((r) => topo.reals.some((rs) => r.reply_from === `${rs.ipv4}:${RPORT}`)), 'each from a real server\'s mapped port')
+  t.ok(v4.every((r) => method === 'fullnat' ? r.reply_to.startsWith(`${LIP.ipv4}:`) : r.reply_to === r.client),
+    method === 'fullnat' ? 'each to the local address' : 'each to the client itself')
+  const list = runIn(topo.director.ns, [...cmd.xvsadm, '-L', '-n', '-c'])
+  t.equal(list.status, 0, 'xvsadm -L -n -c')
+  const header = list.stdout.split('\n')[1] ?? ''
+  if (method === 'fullnat') t.match(header, /destination\s+local$/, 'fullnat: a local column')
+  else t.match(header, /destination$/, 'nat: ipvsadm\'s columns')
+}
+
 const SHAPES = [
   { shape: 'routed', arms: 2, what: 'two-arm (routed, xvs on both director interfaces)', bulk: 128 * MiB, burst: true },
   { shape: 'onearm', arms: 1, what: 'one-arm (one interface, clients and real servers in two subnets on it)', bulk: 16 * MiB, burst: false },
@@ -265,6 +285,7 @@ for (const { shape, arms, what, bulk, burst } of SHAPES) {
       let conns = 0
       for (const fam of FAMS) {
         await t.test(`${fam}: HTTP through VIP:${VPORT} to the real servers' ${RPORT}`, async (t) => httpThrough(t, lab, fam, peer(fam)))
+        if (fam === 'ipv4') await t.test('the command lines show the translations', async (t) => cliShows(t, lab, method))
         await t.test(`${fam}: a real server's port unreachable reaches the client translated`, async (t) => icmpThrough(t, lab, fam))
         await t.test(`${fam}: long transfers arrive intact both ways`, async (t) => bulkThrough(t, lab, fam, peer(fam), bulk))
         await t.test(`${fam}: the client's neighbour unknown to the director`, async (t) => unknownNeighbour(t, lab, fam))
