@@ -39,15 +39,20 @@ t.test('xvsadm and xvs in separate processes meet one state', needsRoot, async (
     t.same([again.status, again.stderr], [255, 'Service already exists\n'], 'a second process finds the service: ipvsadm\'s error and status')
   })
 
-  await t.test('-m (nat) is refused with the data plane\'s reason; nothing changes', async (t) => {
+  await t.test('-m (nat) is taken and shown as -m; -d takes it out again', async (t) => {
     const before = xvsadm('-S -n')
-    for (const [rs, w] of [[rs1, 1], [rs2, 3]] as const) {
-      const r = xvsadm(`-a -t ${vip}:80 -r ${rs} -w ${w} -m`)
-      t.equal(r.status, 255, `-a ... -r ${rs} -m exits 255`)
-      t.equal(r.stderr, `tcp ${vip}:80: real server ${rs}: method nat is not in the data plane yet\nhint: use dr (-g) or tun (-i) for now\n`, 'the exact refusal')
-    }
-    t.equal(xvsadm('-S -n').stdout, before.stdout, 'rules unchanged')
     t.equal(before.stdout, `-A -t ${vip}:80 -s wrr\n`, 'the service, with no real server')
+    for (const [rs, w] of [[rs1, 1], [rs2, 3]] as const) {
+      const r = xvsadm(`-a -t ${vip}:80 -r ${rs}:8080 -w ${w} -m`)
+      t.same([r.status, r.stderr], [0, ''], `-a -r ${rs}:8080 -w ${w} -m`)
+    }
+    const saved = xvsadm('-S -n').stdout
+    t.match(saved, new RegExp(`-a -t ${vip.replace(/\./g, '\\.')}:80 -r ${rs1.replace(/\./g, '\\.')}:8080 -m -w 1`), 'saved as -m, with the mapped port')
+    const cross = xvsadm(`-a -t ${vip}:80 -r [fd00::1]:8080 -m`)
+    t.equal(cross.status, 255, 'a real server of the other family: refused')
+    t.match(cross.stderr, /famil/, 'saying why')
+    for (const rs of [rs1, rs2]) t.equal(xvsadm(`-d -t ${vip}:80 -r ${rs}:8080`).status, 0, `-d ${rs}:8080`)
+    t.equal(xvsadm('-S -n').stdout, before.stdout, 'back to the service alone')
   })
 
   await t.test('the example with -g balances real HTTP 1:3', async (t) => {
