@@ -8,7 +8,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import {
-  BpfMap, BpfObject, BpfProgram, XdpLink, interfaces, isBpffs, netnsCookie, xdpAttach, xdpDetach, xdpQuery, type XdpMode,
+  BpfMap, BpfObject, BpfProgram, XdpLink, ifindexOf, interfaces, isBpffs, netnsCookie, xdpAttach, xdpDetach, xdpQuery, type XdpMode,
 } from '../bpf'
 import { ABI_VERSION, abiDiff, objectPath } from './abi'
 import { XvsError } from '../errors'
@@ -237,6 +237,18 @@ export function loadDataplane(opts: LoadOptions): LoadResult {
   }
   const maps = running ? running.maps : openMaps(prog)
   running?.prog.close()
+  // Every interface the director serves is a redirect target (nat replies leave by the client side),
+  // through the devmap: bulked transmits. Written here, in the namespace the ifindexes belong to.
+  for (const ifname of [...attached, ...replaced]) {
+    try {
+      const ifindex = ifindexOf(ifname)
+      const k = Buffer.alloc(4)
+      k.writeUInt32LE(ifindex)
+      maps.txPorts.update(k, k)
+    } catch (err) {
+      log.warn({ err, ifname }, 'not in xvs_tx_ports: redirects there use bpf_redirect')
+    }
+  }
   log.info({ attached, replaced, adopted: !!running, progId: prog.id, pins }, 'data plane loaded')
   return { dataplane: new Dataplane(prog, maps, ABI_VERSION, pins), adopted: !!running, attached, replaced }
 }

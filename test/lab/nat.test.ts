@@ -65,6 +65,10 @@ async function natLab(t: Test, shape: Shape, method: Method): Promise<NatLab> {
     }
   }
   lab.load()
+  // every interface xvs serves is a devmap redirect target (replies leave by the client side)
+  const ports = lab.inDirector((dp) => [...dp.maps.txPorts.keys()].map((k) => k.readUInt32LE()).sort((a, b) => a - b))
+  const served = [...new Set([topo.director.front.ifindex, topo.director.back.ifindex])].sort((a, b) => a - b)
+  t.same(ports, served, `xvs_tx_ports holds the director's ${served.length === 2 ? 'two interfaces' : 'interface'}`)
   const res = lab.apply(natYaml(topo, method))
   t.same(res.services, { added: 6, removed: 0, changed: 0, unchanged: 0 }, `six ${method} services (tcp 80, tcp 9000, udp 5353; both families)`)
   return Object.assign(lab, { counters: () => lab.inDirector((dp) => readCounters(dp)) })
