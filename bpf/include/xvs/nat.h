@@ -188,6 +188,8 @@ static __always_inline __u64 xvs_rw_ip(void *data, void *data_end, const struct 
 __noinline int xvs_nat_rewrite(struct xdp_md *ctx, const struct xvs_nat_rw *rw)
 {
 	void *data, *data_end;
+	__sum16 *check;
+	__be16 *ports;
 	__u64 sum;
 	__u32 off;
 
@@ -204,37 +206,36 @@ __noinline int xvs_nat_rewrite(struct xdp_md *ctx, const struct xvs_nat_rw *rw)
 
 		if ((void *)(th + 1) > data_end)
 			return -1;
-		sum = xvs_rw_ip(data, data_end, rw);
-		if (sum == XVS_RW_FAILED)
-			return -1;
-		sum = csum_diff2(sum, th->source, rw->sport);
-		sum = csum_diff2(sum, th->dest, rw->dport);
-		th->source = rw->sport;
-		th->dest = rw->dport;
-		th->check = csum_apply(th->check, sum);
-		return 0;
-	}
-	if (rw->proto == IPPROTO_UDP) {
+		ports = (__be16 *)th;
+		check = &th->check;
+	} else if (rw->proto == IPPROTO_UDP) {
 		struct udphdr *uh = data + off;
 
 		if ((void *)(uh + 1) > data_end)
 			return -1;
-		sum = xvs_rw_ip(data, data_end, rw);
-		if (sum == XVS_RW_FAILED)
-			return -1;
-		sum = csum_diff2(sum, uh->source, rw->sport);
-		sum = csum_diff2(sum, uh->dest, rw->dport);
-		uh->source = rw->sport;
-		uh->dest = rw->dport;
-		/* 0: sent without a checksum (IPv4), which stays so */
-		if (uh->check) {
-			uh->check = csum_apply(uh->check, sum);
-			if (!uh->check)
-				uh->check = XVS_UDP_CSUM_MANGLED;
-		}
-		return 0;
+		ports = (__be16 *)uh;
+		check = &uh->check;
+	} else {
+		return -1;
 	}
-	return -1;
+
+	sum = xvs_rw_ip(data, data_end, rw);
+	if (sum == XVS_RW_FAILED)
+		return -1;
+	/* source and destination port lead both headers */
+	sum = csum_diff2(sum, ports[0], rw->sport);
+	sum = csum_diff2(sum, ports[1], rw->dport);
+	ports[0] = rw->sport;
+	ports[1] = rw->dport;
+	if (rw->proto == IPPROTO_TCP) {
+		*check = csum_apply(*check, sum);
+	} else if (*check) {
+		/* UDP: 0 was sent without a checksum (IPv4), which stays so */
+		*check = csum_apply(*check, sum);
+		if (!*check)
+			*check = XVS_UDP_CSUM_MANGLED;
+	}
+	return 0;
 }
 
 /*
