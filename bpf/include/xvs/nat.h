@@ -102,6 +102,30 @@ static __always_inline struct xvs_nat_scratch *xvs_scratch(void)
 	return bpf_map_lookup_elem(&xvs_nat_scratch, &zero);
 }
 
+/*
+ * The scratch translation, started afresh from the packet: its family,
+ * protocol and header offsets, everything else zero. Scratch space is
+ * reused across packets and paths (an ICMP error's keep_saddr must not
+ * reach the next reply), so every path starts here.
+ */
+static __always_inline struct xvs_nat_rw *xvs_nat_rw_init(struct xvs_nat_scratch *sc,
+							  const struct xvs_pkt *pkt)
+{
+	struct xvs_nat_rw *rw = &sc->rw;
+
+	__builtin_memset(rw, 0, sizeof(*rw));
+	rw->family = pkt->key.family;
+	rw->proto = pkt->key.proto;
+	rw->l2_len = pkt->l2_len;
+	rw->l4_off = pkt->l4_off;
+	if (pkt->icmp_error) {
+		rw->icmp = 1;
+		rw->inner_off = pkt->inner_off;
+		rw->inner_l4_off = pkt->inner_l4_off;
+	}
+	return rw;
+}
+
 /* Accumulate RFC 1624 differences: ~old + new, per 16/32-bit word. */
 static __always_inline __u64 csum_diff2(__u64 sum, __be16 old, __be16 new)
 {
@@ -531,14 +555,9 @@ __noinline int xvs_fwd_nat(struct xdp_md *ctx, const struct xvs_real *real,
 
 	if (!ctx || !real || !pkt || !st || !sc)
 		return XDP_DROP;
-	rw = &sc->rw;
-	__builtin_memset(rw, 0, sizeof(*rw));
+	rw = xvs_nat_rw_init(sc, pkt);
 	if (real->family != pkt->key.family)
 		return xvs_verdict(XVS_STAT_DROP_BAD_REAL, XDP_DROP);
-	rw->family = pkt->key.family;
-	rw->proto = pkt->key.proto;
-	rw->l2_len = pkt->l2_len;
-	rw->l4_off = pkt->l4_off;
 	rw->daddr = real->addr;
 	rw->dport = real->port ?: pkt->key.vport;
 	if (real->method == XVS_FWD_FULLNAT) {
@@ -577,18 +596,10 @@ __noinline int xvs_nat_icmp_in(struct xdp_md *ctx, const struct xvs_real *real,
 
 	if (!ctx || !real || !pkt || !st || !sc)
 		return XDP_DROP;
-	rw = &sc->rw;
-	__builtin_memset(rw, 0, sizeof(*rw));
+	rw = xvs_nat_rw_init(sc, pkt);
 	if (real->family != pkt->key.family)
 		return xvs_verdict(XVS_STAT_DROP_BAD_REAL, XDP_DROP);
 	fullnat = real->method == XVS_FWD_FULLNAT;
-	rw->family = pkt->key.family;
-	rw->proto = pkt->key.proto;
-	rw->icmp = 1;
-	rw->l2_len = pkt->l2_len;
-	rw->l4_off = pkt->l4_off;
-	rw->inner_off = pkt->inner_off;
-	rw->inner_l4_off = pkt->inner_l4_off;
 	rw->daddr = real->addr;
 	rw->in_saddr = real->addr;
 	rw->sport = real->port ?: pkt->key.vport;
@@ -698,7 +709,7 @@ __noinline int xvs_nat_reply(struct xdp_md *ctx, const struct xvs_pkt *pkt)
 	if (!ctx || !pkt || !set || !sc)
 		return -1;
 	flow = &sc->flow;
-	rw = &sc->rw;
+	rw = xvs_nat_rw_init(sc, pkt);
 	rc = xvs_nat_find(&pkt->key, sc, &conn, &real, set, &now);
 	if (rc)
 		return rc < 0 ? -1 : xvs_verdict(rc, XDP_PASS);
@@ -708,10 +719,6 @@ __noinline int xvs_nat_reply(struct xdp_md *ctx, const struct xvs_pkt *pkt)
 	if (pkt->ttl <= 1)
 		return xvs_verdict(XVS_STAT_PASS_NAT_TTL, XDP_PASS);
 
-	rw->family = pkt->key.family;
-	rw->proto = pkt->key.proto;
-	rw->l2_len = pkt->l2_len;
-	rw->l4_off = pkt->l4_off;
 	rw->saddr = flow->vaddr;
 	rw->sport = flow->vport;
 	rw->daddr = flow->caddr;
@@ -757,20 +764,13 @@ __noinline int xvs_nat_icmp_out(struct xdp_md *ctx, const struct xvs_pkt *pkt)
 	if (!ctx || !pkt || !set || !sc)
 		return -1;
 	flow = &sc->flow;
-	rw = &sc->rw;
+	rw = xvs_nat_rw_init(sc, pkt);
 	rc = xvs_nat_find(&pkt->key, sc, &conn, &real, set, &now);
 	if (rc)
 		return rc < 0 ? -1 : xvs_verdict(rc, XDP_PASS);
 	if (pkt->ttl <= 1)
 		return xvs_verdict(XVS_STAT_PASS_NAT_TTL, XDP_PASS);
 
-	rw->family = pkt->key.family;
-	rw->proto = pkt->key.proto;
-	rw->icmp = 1;
-	rw->l2_len = pkt->l2_len;
-	rw->l4_off = pkt->l4_off;
-	rw->inner_off = pkt->inner_off;
-	rw->inner_l4_off = pkt->inner_l4_off;
 	rw->saddr = flow->vaddr;
 	rw->daddr = flow->caddr;
 	rw->in_saddr = flow->caddr;
