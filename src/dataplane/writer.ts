@@ -291,8 +291,8 @@ export function applyModel(dp: Dataplane, model: Model, opts: WriterOptions = {}
       throw new ConfigError(`settings.localAddresses: ${list.length} ${fam} addresses, the data plane holds ${Limits.LADDRS_PER_FAMILY}`, { field: 'localAddresses', hint: 'use fewer local addresses' })
   }
   if (nat) warnNatForwarding(log, services)
-  laddrs.v4.forEach((a, i) => dp.maps.laddrs.update(u32(i), encodeAddrBytes(a)))
-  laddrs.v6.forEach((a, i) => dp.maps.laddrs.update(u32(Limits.LADDRS_PER_FAMILY + i), encodeAddrBytes(a)))
+  laddrs.v4.forEach((a, i) => dp.maps.laddrs.update(u32(i), encodeAddr(a).bytes))
+  laddrs.v6.forEach((a, i) => dp.maps.laddrs.update(u32(Limits.LADDRS_PER_FAMILY + i), encodeAddr(a).bytes))
   dp.maps.settings.update(zero, Settings.encode({
     ...curSettings, tcp_timeout_s: model.settings.timeouts.tcp, tcp_fin_timeout_s: model.settings.timeouts.tcpfin,
     udp_timeout_s: model.settings.timeouts.udp, expire_nodest_conn: model.settings.expireNodestConn ? 1 : 0,
@@ -499,13 +499,6 @@ function resolveHops(services: readonly ModelService[], model: Model, curReals: 
 function purgeLocality(dp: Dataplane, serviceIds: ReadonlySet<number>): void {
   const doomed = [...dp.maps.locality.keys()].filter((k) => serviceIds.has(LocalityKey.decode(k).service_id))
   for (const k of doomed) dp.maps.locality.delete(k)
-}
-
-/** 16 bytes of an address as xvs_laddrs holds it (IPv4 in the first four). */
-function encodeAddrBytes(a: string): Buffer {
-  const b = Buffer.alloc(16)
-  encodeAddr(a).bytes.copy(b)
-  return b
 }
 
 /** Read a sysctl of the namespace this process is in; undefined when it cannot be read. */

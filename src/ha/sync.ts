@@ -43,8 +43,8 @@ import { silentLogger } from '../log'
 import type { ConnSyncSpec } from '../model/types'
 import { systemClock, type Clock, type TimerHandle } from '../util/clock'
 import { Conn, ConnFlags, ConnKey, Real, Service, ServiceKey, type Real as RealValue, type ServiceKey as ServiceKeyValue } from '../dataplane/abi'
-import { readRealAddrs } from '../dataplane/reader'
 import { natRevKeyOf } from '../daemon/sweeper'
+import { encodeAddr } from '../dataplane/codec'
 import type { Dataplane } from '../dataplane/loader'
 import { bytesToIp, canonicalIp, ipToBytes, type Family } from './inet'
 import type { ConnSyncPeer } from './failover'
@@ -56,8 +56,6 @@ export const SYNC_ENTRY = 112
 export const SYNC_MAC = 32
 /** Entries per message: 40 + 11 * 112 + 32 = 1304 bytes, one unfragmented datagram on a 1500-byte link. */
 export const SYNC_MAX_ENTRIES = 11
-
-const CONN_FLAGS = Conn.fields.find((f) => f.name === 'flags')!.offset
 
 export const MsgType = { HELLO: 1, SNAPSHOT: 2, DELTA: 3 } as const
 export type MsgTypeName = keyof typeof MsgType
@@ -309,7 +307,8 @@ export class IdMap {
 
 // --- the table the sync reads and writes -------------------------------------------------------------
 
-export interface RawEntry { key: Buffer; value: Buffer }
+/** A connection-table entry; a nat connection received from a peer also carries its xvs_nat_rev key. */
+export interface RawEntry { key: Buffer; value: Buffer; natRev?: Buffer }
 
 /** Access to a data plane's connection table and the tables that name its ids. */
 export interface ConnTable {
@@ -348,15 +347,8 @@ export class DataplaneConnTable implements ConnTable {
     const keys = Buffer.concat(entries.map((e) => e.key))
     const values = Buffer.concat(entries.map((e) => e.value))
     const n = m.updateBatchRaw(keys, values, entries.length)
-    // nat connections: their reply entries, from this director's real server entries
-    const nat = entries.slice(0, n).filter((e) => (e.value[CONN_FLAGS]! & ConnFlags.NAT) !== 0)
-    if (nat.length) {
-      const reals = readRealAddrs(dp)
-      for (const e of nat) {
-        const rk = natRevKeyOf(e.key, 0, e.value, 0, reals)
-        if (rk) dp.maps.natRev.update(rk, e.key)
-      }
-    }
+    // nat connections: their reply entries, so this director translates their replies too
+    for (const e of entries.slice(0, n)) if (e.natRev) dp.maps.natRev.update(e.natRev, e.key)
     return n
   }
 
@@ -407,12 +399,6 @@ export function toSyncEntry(e: RawEntry, ids: IdMap, nowNs: bigint): SyncEntry |
   }
 }
 
-function laddrBytes(a: string): Buffer {
-  const b = Buffer.alloc(16)
-  ipToBytes(a)?.copy(b)
-  return b
-}
-
 /** Wire entry -> table entry on this director, or undefined when its real server is unknown here. */
 export function fromSyncEntry(e: SyncEntry, ids: IdMap, nowNs: bigint): RawEntry | undefined {
   const mine = ids.ids(e.service, e.realAddr, e.realPort)
@@ -427,9 +413,13 @@ export function fromSyncEntry(e: SyncEntry, ids: IdMap, nowNs: bigint): RawEntry
     state: e.state,
     flags: e.flags,
     ctl_until_s: e.ctlLeftS > 0 ? Number(nowNs / 1_000_000_000n) + e.ctlLeftS : 0,
-    ...(e.laddr ? { laddr: laddrBytes(e.laddr), lport: e.lport ?? 0 } : {}),
+    ...(e.laddr ? { laddr: encodeAddr(e.laddr).bytes, lport: e.lport ?? 0 } : {}),
   })
-  return { key, value }
+  // the real server's address and port come with the entry: no table to read for its reply key
+  const natRev = e.flags & ConnFlags.NAT
+    ? natRevKeyOf(key, 0, value, 0, new Map([[mine.realId, { addr: encodeAddr(e.realAddr).bytes, port: e.realPort }]]))
+    : undefined
+  return natRev ? { key, value, natRev } : { key, value }
 }
 
 // --- the channel --------------------------------------------------------------------------------------
