@@ -272,7 +272,10 @@ export class ConnSweeper {
     const begun = this.opts.begin?.()
     const set = this.opts.timeouts()
     const services = this.opts.services?.()
-    const reals = this.opts.natRev ? this.opts.realAddrs?.() : undefined
+    // read the real servers' addresses once per pass, and only if a nat entry needs them
+    const realAddrs = this.opts.natRev ? this.opts.realAddrs : undefined
+    let readReals: RealAddrs | undefined
+    const reals = realAddrs && ((): RealAddrs => (readReals ??= realAddrs()))
     // hex of a live nat flow's key -> hex of the reply key it owns
     const liveNat = new Map<string, string>()
     const ks = conns.keySize
@@ -303,7 +306,7 @@ export class ConnSweeper {
         }
         const realId = r.values.readUInt32LE(vb + C_REAL)
         if (reals && r.values[vb + C_FLAGS]! & ConnFlags.NAT) {
-          const rk = natRevKeyOf(r.keys, kb, r.values, vb, reals)
+          const rk = natRevKeyOf(r.keys, kb, r.values, vb, reals())
           if (rk) liveNat.set(r.keys.subarray(kb, kb + ks).toString('hex'), rk.toString('hex'))
         }
         let c = report.counts.get(realId)
@@ -340,7 +343,7 @@ export class ConnSweeper {
    * Delete the xvs_nat_rev entries no live connection owns. An entry whose flow this pass did not see
    * owning it is judged again from the table as it is now (a connection opened meanwhile keeps it).
    */
-  private async sweepNatRev(rev: ConnTable, reals: RealAddrs, liveNat: ReadonlyMap<string, string>, report: SweepReport): Promise<void> {
+  private async sweepNatRev(rev: ConnTable, reals: () => RealAddrs, liveNat: ReadonlyMap<string, string>, report: SweepReport): Promise<void> {
     const { conns, batchSize, natRetireMs } = this.opts
     const ks = rev.keySize
     const vs = rev.valueBytes
@@ -356,7 +359,7 @@ export class ConnSweeper {
         const keyHex = key.toString('hex')
         if (liveNat.get(flow.toString('hex')) === keyHex) continue
         const conn = conns.lookup(flow)
-        if (conn && conn[C_FLAGS]! & ConnFlags.NAT && natRevKeyOf(flow, 0, conn, 0, reals)?.toString('hex') === keyHex) continue
+        if (conn && conn[C_FLAGS]! & ConnFlags.NAT && natRevKeyOf(flow, 0, conn, 0, reals())?.toString('hex') === keyHex) continue
         // still pointing at the same flow (a new connection may have claimed the tuple since)
         const now = rev.lookup(key)
         if (now === null || !now.subarray(0, ConnKey.size).equals(flow)) { report.raced++; continue }
