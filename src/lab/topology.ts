@@ -286,22 +286,30 @@ function planBridge(reals: number, directors: 1 | 2 = 1): Plan {
   return { nodes, links, directorPeers, front: 'eth0', back: 'eth0' }
 }
 
-function planRouted(reals: number): Plan {
+/**
+ * The nodes both NAT shapes have: the switch, a client whose default gateway is the director's front
+ * address, the director holding the VIP, and `reals` real servers in the back subnet whose default
+ * gateway is the director's back address (NAT replies come back through it), each on a switch port.
+ */
+function natNodes(reals: number): { nodes: PlannedNode[]; realLinks: PlannedLink[] } {
   const vip = { ipv4: LAB_ADDRESSES.vip.ipv4, ipv6: LAB_ADDRESSES.vip.ipv6 }
+  const via = (net: 0 | 1) => ({ ipv4: [['default', 'via', v4(net, DIRECTOR_HOST).address]], ipv6: [['default', 'via', v6(net, DIRECTOR_HOST).address]] })
   const nodes: PlannedNode[] = [
     { name: 'sw', role: 'switch', sysctls: SWITCH_SYSCTLS, loopback: undefined, routes: { ipv4: [], ipv6: [] } },
-    {
-      name: 'cli',
-      role: 'client',
-      sysctls: [...COMMON_SYSCTLS, ...CLIENT_SYSCTLS],
-      loopback: undefined,
-      routes: {
-        ipv4: [['default', 'via', v4(0, DIRECTOR_HOST).address]],
-        ipv6: [['default', 'via', v6(0, DIRECTOR_HOST).address]],
-      },
-    },
+    { name: 'cli', role: 'client', sysctls: [...COMMON_SYSCTLS, ...CLIENT_SYSCTLS], loopback: undefined, routes: via(0) },
     { name: 'dir', role: 'director', sysctls: [...COMMON_SYSCTLS, ...DIRECTOR_SYSCTLS], loopback: vip, routes: { ipv4: [], ipv6: [] } },
   ]
+  const realLinks: PlannedLink[] = []
+  for (let i = 1; i <= reals; i++) {
+    const name = `rs${i}`
+    nodes.push({ name, role: 'real', sysctls: COMMON_SYSCTLS, loopback: undefined, routes: via(1) })
+    realLinks.push({ a: { node: name, name: 'eth0', ipv4: v4(1, realHost(i)), ipv6: v6(1, realHost(i)) }, b: { node: 'sw', name: `p-${name}` } })
+  }
+  return { nodes, realLinks }
+}
+
+function planRouted(reals: number): Plan {
+  const { nodes, realLinks } = natNodes(reals)
   // The client has the director to itself: a plain veth, no switch on the public side.
   const links: PlannedLink[] = [
     {
@@ -309,22 +317,8 @@ function planRouted(reals: number): Plan {
       b: { node: 'dir', name: 'pub', ipv4: v4(0, DIRECTOR_HOST), ipv6: v6(0, DIRECTOR_HOST) },
     },
     { a: { node: 'dir', name: 'priv', ipv4: v4(1, DIRECTOR_HOST), ipv6: v6(1, DIRECTOR_HOST) }, b: { node: 'sw', name: 'p-dir' } },
+    ...realLinks,
   ]
-  for (let i = 1; i <= reals; i++) {
-    const name = `rs${i}`
-    // NAT real servers answer through the director: it is their default gateway.
-    nodes.push({
-      name,
-      role: 'real',
-      sysctls: COMMON_SYSCTLS,
-      loopback: undefined,
-      routes: {
-        ipv4: [['default', 'via', v4(1, DIRECTOR_HOST).address]],
-        ipv6: [['default', 'via', v6(1, DIRECTOR_HOST).address]],
-      },
-    })
-    links.push({ a: { node: name, name: 'eth0', ipv4: v4(1, realHost(i)), ipv6: v6(1, realHost(i)) }, b: { node: 'sw', name: `p-${name}` } })
-  }
   return {
     nodes,
     links,
@@ -342,43 +336,15 @@ function planRouted(reals: number): Plan {
 // wire but not a subnet, so everything between them goes through the director, in and out of the same
 // interface: a one-arm NAT director (XDP_TX both ways).
 function planOneArm(reals: number): Plan {
-  const vip = { ipv4: LAB_ADDRESSES.vip.ipv4, ipv6: LAB_ADDRESSES.vip.ipv6 }
-  const nodes: PlannedNode[] = [
-    { name: 'sw', role: 'switch', sysctls: SWITCH_SYSCTLS, loopback: undefined, routes: { ipv4: [], ipv6: [] } },
-    {
-      name: 'cli',
-      role: 'client',
-      sysctls: [...COMMON_SYSCTLS, ...CLIENT_SYSCTLS],
-      loopback: undefined,
-      routes: {
-        ipv4: [['default', 'via', v4(0, DIRECTOR_HOST).address]],
-        ipv6: [['default', 'via', v6(0, DIRECTOR_HOST).address]],
-      },
-    },
-    { name: 'dir', role: 'director', sysctls: [...COMMON_SYSCTLS, ...DIRECTOR_SYSCTLS], loopback: vip, routes: { ipv4: [], ipv6: [] } },
-  ]
+  const { nodes, realLinks } = natNodes(reals)
   const links: PlannedLink[] = [
     { a: { node: 'cli', name: 'eth0', ipv4: v4(0, CLIENT_HOST), ipv6: v6(0, CLIENT_HOST) }, b: { node: 'sw', name: 'p-cli' } },
     {
       a: { node: 'dir', name: 'eth0', ipv4: v4(0, DIRECTOR_HOST), ipv6: v6(0, DIRECTOR_HOST), secondary: [v4(1, DIRECTOR_HOST), v6(1, DIRECTOR_HOST)] },
       b: { node: 'sw', name: 'p-dir' },
     },
+    ...realLinks,
   ]
-  for (let i = 1; i <= reals; i++) {
-    const name = `rs${i}`
-    // NAT real servers answer through the director: its back address is their default gateway.
-    nodes.push({
-      name,
-      role: 'real',
-      sysctls: COMMON_SYSCTLS,
-      loopback: undefined,
-      routes: {
-        ipv4: [['default', 'via', v4(1, DIRECTOR_HOST).address]],
-        ipv6: [['default', 'via', v6(1, DIRECTOR_HOST).address]],
-      },
-    })
-    links.push({ a: { node: name, name: 'eth0', ipv4: v4(1, realHost(i)), ipv6: v6(1, realHost(i)) }, b: { node: 'sw', name: `p-${name}` } })
-  }
   return { nodes, links, directorPeers: [{ node: 'sw', name: 'p-dir' }], front: 'eth0', back: 'eth0' }
 }
 
