@@ -19,6 +19,7 @@ import {
   ZERO_STATS, type ServiceEntry,
 } from '../dataplane/reader'
 import { applyModel, type WriterOptions } from '../dataplane/writer'
+import { readTable } from '../dataplane/tables'
 import { defaultSettings } from '../model/defaults'
 import { silentLogger, type Logger } from '../log'
 import { ConfigError, XvsError } from '../errors'
@@ -309,14 +310,13 @@ export class DirectBackend implements Backend {
             if (!id) continue
             const inner = BpfMap.fromId(id)
             try {
-              const slots = new Array<number>(inner.maxEntries).fill(0)
-              for (const { key, value } of inner.lookupBatch(65536)) slots[key.readUInt32LE()] = value.readUInt32LE()
-              const live = slots.slice(0, half === e.value.active_table ? e.value.table_size : slots.length)
+              const all = readTable(inner)
+              const live = Array.from(half === e.value.active_table ? all.subarray(0, e.value.table_size) : all)
               const share: Record<string, number> = {}
               for (const r of live) share[r === Limits.REAL_NONE ? 'none' : String(r)] = (share[r === Limits.REAL_NONE ? 'none' : String(r)] ?? 0) + 1
               rows.push({
                 service: refText(modelService(e, [])), id: e.value.id, half, live: half === e.value.active_table, map_id: id,
-                slots: inner.maxEntries, share, ...(opts.all ? { table: live } : { first: live.slice(0, 16).join(' ') }),
+                slots: all.length, share, ...(opts.all ? { table: live } : { first: live.slice(0, 16).join(' ') }),
               })
             } finally {
               inner.close()

@@ -8,7 +8,7 @@ import { addr, be16, bytes, defineStruct, mac, pad, s32, u8, u16, u32, u64, AF_I
 import { ArgumentError } from '../errors'
 
 /** Must equal XVS_ABI_VERSION; the loader refuses maps of another version. */
-export const ABI_VERSION = 2
+export const ABI_VERSION = 3
 
 export const objectPath = (name = 'xvs'): string => path.join(projectRoot(), 'out', 'bpf', `${name}.bpf.o`)
 
@@ -36,7 +36,7 @@ export const ConnState = {
 
 export const Limits = {
   MAX_SERVICES: 1024, MAX_REALS: 65536, CONNS_DEFAULT: 262144, TX_PORTS_MAX: 64, DECAP_ADDRS_MAX: 64,
-  REAL_NONE: 0, SVC_TABLE_MAP_FLAGS: 1 << 12, MH_DEFAULT_SIZE: 16381, MH_MAX_SIZE: 131071, SH_TABLE_SIZE: 256,
+  REAL_NONE: 0, SVC_TABLE_MAP_FLAGS: 1 << 12, SVC_TABLE_CHUNK: 1024, MH_DEFAULT_SIZE: 16381, MH_MAX_SIZE: 131071, SH_TABLE_SIZE: 256,
   GROUP_RANGES_MAX: 64, LOCALITY_SET_MAX: 16, LOCALITY_ENTRIES: 16384, LADDRS_PER_FAMILY: 32, LADDRS_MAX: 64,
   FNAT_PORT_MIN: 1024, FNAT_PORT_MAX: 32767, FNAT_PORT_TRIES: 16,
 } as const

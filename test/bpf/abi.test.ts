@@ -28,7 +28,7 @@ t.test('counter names come from BTF', async (t) => {
   t.equal(names[0], 'rx', 'first counter')
   t.ok(names.includes('pass_not_service'), 'pass_not_service')
   t.ok(names.every((n) => /^[a-z0-9_]+$/.test(n)), 'names are clean')
-  t.equal(ABI_VERSION, 2, 'ABI version')
+  t.equal(ABI_VERSION, 3, 'ABI version')
 })
 
 t.test('codecs of the ABI', async (t) => {

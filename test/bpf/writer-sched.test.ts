@@ -6,6 +6,7 @@ import t, { type Test } from 'tap'
 import { needsRoot } from '../helpers/root'
 import { loadDetached, type Dataplane } from '../../src/dataplane/loader'
 import { applyModel } from '../../src/dataplane/writer'
+import { readTable } from '../../src/dataplane/tables'
 import {
   Family, GroupKey, Proto, Real, RealConns, Sched, Service, ServiceFlags, ServiceKey, decodeGroupRanges, groupServiceKey,
   Settings, persistMask, statCounterNames, svcTableSlot,
@@ -39,7 +40,7 @@ function tableOf(dp: Dataplane, serviceId: number, half: number, n: number): num
   const fd = dp.maps.svcTables.lookup(u32(svcTableSlot(serviceId, half)))
   if (fd === null) return []
   const inner = BpfMap.fromId(fd.readUInt32LE())
-  try { return Array.from({ length: n }, (_, i) => inner.lookup(u32(i))!.readUInt32LE()) } finally { inner.close() }
+  try { return Array.from(readTable(inner, n)) } finally { inner.close() }
 }
 
 /** The real ids of a service, in the order the writer allocated them (the config's order). */

@@ -51,7 +51,7 @@
 
 #include <linux/types.h>
 
-#define XVS_ABI_VERSION 2
+#define XVS_ABI_VERSION 3
 
 /*
  * Constants are enums, not #defines, wherever they can be: an enum reaches
@@ -76,12 +76,16 @@ enum xvs_limits {
 	 * two slots of the outer array, XVS_SVC_TABLE_SLOT(id, half):
 	 * userspace fills the half that is not live, then flips
 	 * xvs_service.active_table with one xvs_services update. An inner
-	 * table is a BPF_MAP_TYPE_ARRAY, key __u32 slot, value __u32 real id,
-	 * created with map_flags XVS_SVC_TABLE_MAP_FLAGS (BPF_F_INNER_MAP:
-	 * inner tables of different sizes) and max_entries >=
-	 * xvs_service.table_size.
+	 * table is a BPF_MAP_TYPE_ARRAY, key __u32 chunk, value struct
+	 * xvs_table_chunk: slot s is real_id[s % XVS_SVC_TABLE_CHUNK] of
+	 * chunk s / XVS_SVC_TABLE_CHUNK. Created with map_flags
+	 * XVS_SVC_TABLE_MAP_FLAGS (BPF_F_INNER_MAP: inner tables of
+	 * different sizes) and max_entries >= the chunks of
+	 * xvs_service.table_size slots. Page-sized chunks make a table's
+	 * fill a few large copies instead of one kernel update per slot.
 	 */
 	XVS_SVC_TABLE_MAP_FLAGS = 1 << 12,	/* BPF_F_INNER_MAP */
+	XVS_SVC_TABLE_CHUNK = 1024,	/* slots per chunk, a power of 2 */
 	XVS_MH_DEFAULT_SIZE = 16381,	/* prime, the IPVS mh default */
 	XVS_MH_MAX_SIZE = 131071,	/* prime */
 	XVS_SH_TABLE_SIZE = 256,	/* sh/dh buckets (IPVS) */
@@ -445,6 +449,14 @@ struct xvs_service {
 	 * service's family; all ones = one template per client address.
 	 */
 	union xvs_addr persist_mask;
+};
+
+/*
+ * Inner scheduler-table value: XVS_SVC_TABLE_CHUNK consecutive slots, each
+ * a real id (host order; XVS_REAL_NONE = empty). 4096 bytes.
+ */
+struct xvs_table_chunk {
+	__u32 real_id[XVS_SVC_TABLE_CHUNK];
 };
 
 /* xvs_reals value, indexed by real id. 76 bytes. */

@@ -43,16 +43,20 @@ struct {
 
 /*
  * Scheduler tables: slot XVS_SVC_TABLE_SLOT(service id, half) holds an
- * array of real ids. BPF_F_INNER_MAP lets each inner table have its own
+ * array of chunks of real ids (struct xvs_table_chunk). BPF_F_INNER_MAP lets each inner table have its own
  * size (a maglev prime, a wrr sequence length); this definition is only the
  * template userspace's tables must match (type, key/value size, flags).
  */
 struct xvs_svc_table {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(map_flags, BPF_F_INNER_MAP);
-	__uint(max_entries, XVS_MH_DEFAULT_SIZE);
+	__uint(max_entries, (XVS_MH_DEFAULT_SIZE + XVS_SVC_TABLE_CHUNK - 1) / XVS_SVC_TABLE_CHUNK);
 	__type(key, __u32);
-	__type(value, __u32);
+	/*
+	 * By size: clang puts only a forward declaration of a struct that
+	 * nothing holds by value into BTF, which libbpf cannot size.
+	 */
+	__uint(value_size, sizeof(struct xvs_table_chunk));
 };
 
 struct {
@@ -61,6 +65,15 @@ struct {
 	__type(key, __u32);
 	__array(values, struct xvs_svc_table);
 } xvs_svc_tables SEC(".maps");
+
+/* The real id in slot `slot` of an inner table of xvs_svc_tables; XVS_REAL_NONE past its end. */
+static __always_inline __u32 xvs_table_get(void *table, __u32 slot)
+{
+	__u32 chunk = slot / XVS_SVC_TABLE_CHUNK;
+	struct xvs_table_chunk *c = bpf_map_lookup_elem(table, &chunk);
+
+	return c ? c->real_id[slot & (XVS_SVC_TABLE_CHUNK - 1)] : XVS_REAL_NONE;
+}
 
 /* rr/wrr: per CPU, per service id, the table slot to try next. */
 struct {

@@ -49,12 +49,8 @@ static __always_inline __u32 xvs_slot_real(void *table, __u32 slot, __u32 servic
 {
 	struct xvs_real_conns *rc;
 	struct xvs_real *real;
-	__u32 *real_id, id;
+	__u32 id = xvs_table_get(table, slot);
 
-	real_id = bpf_map_lookup_elem(table, &slot);
-	if (!real_id)
-		return XVS_REAL_NONE;
-	id = *real_id;
 	real = xvs_real_get(id);
 	if (!real || !xvs_real_available(real, service_id))
 		return XVS_REAL_NONE;

@@ -58,19 +58,15 @@ static __always_inline int xvs_cand_of(__u32 real_id, __u32 service_id, struct x
 	return 1;
 }
 
-/* The server in slot `slot` of the live table: as xvs_cand_of, or -1 when the table or slot is gone. */
+/* The server in slot `slot` of the live table: as xvs_cand_of, or -1 when the table is gone. */
 static __always_inline int xvs_cand_get(__u32 table_slot, __u32 service_id, __u32 slot,
 					struct xvs_cand *c)
 {
 	void *table = bpf_map_lookup_elem(&xvs_svc_tables, &table_slot);
-	__u32 *id;
 
 	if (!table)
 		return -1;
-	id = bpf_map_lookup_elem(table, &slot);
-	if (!id)
-		return -1;
-	return xvs_cand_of(*id, service_id, c);
+	return xvs_cand_of(xvs_table_get(table, slot), service_id, c);
 }
 
 /* ip_vs_dest_conn_overhead: an active connection weighs 256 inactive ones. */
