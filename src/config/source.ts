@@ -42,10 +42,16 @@ export interface ParsedConfig {
  * or delete (ipvsadm -D) after marking.
  */
 export class Locations {
-  private readonly marks = new Map<object, Map<string, string>>()
+  private readonly marks = new Map<object, Map<string, string | number>>()
 
-  /** `where` the object (field '') or one of its fields was written. */
-  mark(obj: object, where: string | undefined, field = ''): void {
+  /**
+   * `resolve` turns an offset into the source into "file:line:column": a parser that knows offsets
+   * marks them, and only positions an error reports are ever worked out.
+   */
+  constructor(private readonly resolve?: (offset: number) => string) {}
+
+  /** `where` the object (field '') or one of its fields was written: a position, or an offset to resolve. */
+  mark(obj: object, where: string | number | undefined, field = ''): void {
     if (where === undefined) return
     let m = this.marks.get(obj)
     if (!m) this.marks.set(obj, (m = new Map()))
@@ -57,14 +63,14 @@ export class Locations {
     return (path) => {
       const steps = path.match(/[^.[\]]+/g) ?? []
       let cur: unknown = model
-      let best: string | undefined
+      let best: string | number | undefined
       for (const step of steps) {
         if (typeof cur !== 'object' || cur === null) break
         best = this.marks.get(cur)?.get(step) ?? best
         cur = (cur as Record<string, unknown>)[step]
         if (typeof cur === 'object' && cur !== null) best = this.marks.get(cur)?.get('') ?? best
       }
-      return best
+      return typeof best === 'number' ? this.resolve?.(best) : best
     }
   }
 }

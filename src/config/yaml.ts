@@ -11,6 +11,8 @@ import { suggestion } from '../model/suggest'
 import type { Family, GroupMatch, HealthCheck, HttpUrl, Method, Model, RealServer, SchedFlag, Service, Settings } from '../model/types'
 import { Locations, at, finish, type ParsedConfig } from './source'
 import { flowVrrp, readVrrp, vrrpToPlain } from './yaml-vrrp'
+import { readPlainYaml } from './yaml-fast'
+import { ConfigError } from '../errors'
 
 const KEYS = {
   top: ['settings', 'services', 'vrrp'],
@@ -46,18 +48,23 @@ export interface Val {
 type Fields = Partial<Record<string, Val>>
 
 export class Reader {
-  readonly locations = new Locations()
+  readonly locations: Locations
 
   constructor(
     private readonly file: string,
     private readonly lc: LineCounter,
-  ) {}
+  ) {
+    this.locations = new Locations((offset) => this.at(offset))
+  }
+
+  at(offset: number): string {
+    const { line, col } = this.lc.linePos(offset)
+    return at(this.file, line, col)
+  }
 
   where(v: Val | undefined): string | undefined {
     const offset = v?.node?.range?.[0]
-    if (offset === undefined) return undefined
-    const { line, col } = this.lc.linePos(offset)
-    return at(this.file, line, col)
+    return offset === undefined ? undefined : this.at(offset)
   }
 
   fail(v: Val, text: string): never {
@@ -122,8 +129,9 @@ export class Reader {
 
   /** Record where each model field came from. */
   mark(obj: object, whole: Val | undefined, fields: Record<string, Val | undefined> = {}): void {
-    this.locations.mark(obj, this.where(whole))
-    for (const [k, v] of Object.entries(fields)) this.locations.mark(obj, this.where(v), k)
+    // offsets, resolved to file:line:column only for an error that needs one
+    this.locations.mark(obj, whole?.node?.range?.[0])
+    for (const k in fields) this.locations.mark(obj, fields[k]?.node?.range?.[0], k)
   }
 
   model(root: Val): Model {
@@ -345,6 +353,16 @@ export class Reader {
 
 /** Parse and validate xvs YAML. `file` names the source in error positions. */
 export function parseYaml(text: string, file: string): ParsedConfig {
+  const plain = readPlainYaml(text)
+  if (plain) {
+    try {
+      const r = new Reader(file, plain.lc)
+      return finish('yaml', r.model({ node: plain.root, path: '' }), r.locations)
+    } catch (e) {
+      // errors are reported as the full parser sees the file
+      if (!(e instanceof ConfigError)) throw e
+    }
+  }
   const lc = new LineCounter()
   const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: true, prettyErrors: false })
   const err = doc.errors[0]
