@@ -64,6 +64,8 @@ interface CurrentReal { id: number; value: RealValue; buf: Buffer }
 interface Hop { ifindex: number; mtu: number; dstMac: string; srcMac: string; source?: string | undefined }
 
 const hex = (b: Buffer): string => b.toString('hex')
+/** Offset of xvs_real.service_id (a __u32, host order). */
+const REAL_SERVICE_ID = Real.fields.find((f) => f.name === 'service_id')!.offset
 const canon = (a: string): string => parseIp(a)?.address ?? a
 const realKey = (svcId: number, addr: string, port: number): string => `${svcId}|${addr}|${port}`
 const u32 = (n: number): Buffer => { const b = Buffer.alloc(4); b.writeUInt32LE(n); return b }
@@ -259,21 +261,36 @@ export function applyModel(dp: Dataplane, model: Model, opts: WriterOptions = {}
   const hops = resolveHops(services, model, curReals, curSettings, opts)
   const tunSource = (addr: string, routeSource: string | undefined): string | undefined =>
     model.settings.tunnelSources.find((a) => a.includes(':') === addr.includes(':')) ?? routeSource
+  // A real server's value differs between services only in service_id: each distinct one is encoded
+  // once (a 1,000-service model often repeats the same 16), the copies laid out in one buffer.
+  const encoded = new Map<string, Buffer>()
+  const realCount = services.reduce((n, s) => n + s.realServers.length, 0)
+  const realBufs = Buffer.alloc(realCount * Real.size)
+  let realAt = 0
+  const realValue = (r: RealServer, h: Hop, serviceId: number): Buffer => {
+    const tun = r.method === 'tun' ? tunSource(r.address, h.source) ?? '' : undefined
+    const memo = `${r.address}|${r.port}|${r.method}|${r.weight}|${r.upperThreshold}|${r.lowerThreshold}|${h.ifindex}|${h.mtu}|${h.dstMac}|${h.srcMac}|${tun}`
+    let template = encoded.get(memo)
+    if (!template) {
+      encoded.set(memo, (template = Real.encode({
+        addr: r.address, port: r.port, method: METHOD_CODE[r.method as keyof typeof METHOD_CODE], weight: r.weight,
+        flags: r.weight === 0 ? RealFlags.QUIESCED : 0, service_id: 0, ifindex: h.ifindex, mtu: h.mtu,
+        dst_mac: h.dstMac, src_mac: h.srcMac, upper_threshold: r.upperThreshold, lower_threshold: r.lowerThreshold,
+        ...(tun !== undefined ? { tun_src: tun } : {}),
+      })))
+    }
+    const out = realBufs.subarray(realAt, (realAt += Real.size))
+    template.copy(out)
+    out.writeUInt32LE(serviceId, REAL_SERVICE_ID)
+    return out
+  }
   const plans = services.map((s) => {
     const keyBuf = serviceKeyOf(s)
     const cur = curServices.get(hex(keyBuf))
     const id = cur ? cur.value.id : svcIds.take('services')
-    const reals = s.realServers.map((r) => {
-      const h = hops.get(hopKey(r))!
-      const existing = realsByKey.get(realKey(id, r.address, r.port))
-      const value: Partial<RealValue> = {
-        addr: r.address, port: r.port, method: METHOD_CODE[r.method as keyof typeof METHOD_CODE], weight: r.weight,
-        flags: r.weight === 0 ? RealFlags.QUIESCED : 0, service_id: id, ifindex: h.ifindex, mtu: h.mtu,
-        dst_mac: h.dstMac, src_mac: h.srcMac, upper_threshold: r.upperThreshold, lower_threshold: r.lowerThreshold,
-        ...(r.method === 'tun' ? { tun_src: tunSource(r.address, h.source) ?? '' } : {}),
-      }
-      return { model: r, existing, value: Real.encode(value) }
-    })
+    const reals = s.realServers.map((r) => ({
+      model: r, existing: realsByKey.get(realKey(id, r.address, r.port)), value: realValue(r, hops.get(hopKey(r))!, id),
+    }))
     return { s, keyBuf, cur, id, reals }
   })
   // Servers that stay (or come back) keep their ids before any new one is handed out.

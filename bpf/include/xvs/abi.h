@@ -78,14 +78,15 @@ enum xvs_limits {
 	 * xvs_service.active_table with one xvs_services update. An inner
 	 * table is a BPF_MAP_TYPE_ARRAY, key __u32 chunk, value struct
 	 * xvs_table_chunk: slot s is real_id[s % XVS_SVC_TABLE_CHUNK] of
-	 * chunk s / XVS_SVC_TABLE_CHUNK. Created with map_flags
+	 * chunk s / XVS_SVC_TABLE_CHUNK (real ids fit 16 bits: they are
+	 * below XVS_MAX_REALS). Created with map_flags
 	 * XVS_SVC_TABLE_MAP_FLAGS (BPF_F_INNER_MAP: inner tables of
 	 * different sizes) and max_entries >= the chunks of
 	 * xvs_service.table_size slots. Page-sized chunks make a table's
 	 * fill a few large copies instead of one kernel update per slot.
 	 */
 	XVS_SVC_TABLE_MAP_FLAGS = 1 << 12,	/* BPF_F_INNER_MAP */
-	XVS_SVC_TABLE_CHUNK = 1024,	/* slots per chunk, a power of 2 */
+	XVS_SVC_TABLE_CHUNK = 2048,	/* slots per chunk, a power of 2 */
 	XVS_MH_DEFAULT_SIZE = 16381,	/* prime, the IPVS mh default */
 	XVS_MH_MAX_SIZE = 131071,	/* prime */
 	XVS_SH_TABLE_SIZE = 256,	/* sh/dh buckets (IPVS) */
@@ -116,6 +117,8 @@ enum xvs_limits {
 	/* Ports a new fullnat connection tries before it counts exhaustion. */
 	XVS_FNAT_PORT_TRIES = 16,
 };
+
+_Static_assert(XVS_MAX_REALS <= 65536, "scheduler-table slots hold real ids in 16 bits");
 
 #define XVS_SVC_TABLE_SLOT(svc_id, half)	((svc_id) * 2 + ((half) & 1))
 
@@ -453,10 +456,11 @@ struct xvs_service {
 
 /*
  * Inner scheduler-table value: XVS_SVC_TABLE_CHUNK consecutive slots, each
- * a real id (host order; XVS_REAL_NONE = empty). 4096 bytes.
+ * a real id (host order; XVS_REAL_NONE = empty). 4096 bytes, a page: a
+ * 16,381-slot maglev table is 8 of them.
  */
 struct xvs_table_chunk {
-	__u32 real_id[XVS_SVC_TABLE_CHUNK];
+	__u16 real_id[XVS_SVC_TABLE_CHUNK];
 };
 
 /* xvs_reals value, indexed by real id. 76 bytes. */
