@@ -76,7 +76,6 @@ function notesFor(desired: Model, current: Model): string[] {
   }
   const missing = want.interfaces.filter((i) => !cur.interfaces.includes(i))
   if (missing.length) notes.push(`not attached to ${missing.join(', ')}: attach with xvs load -i ${missing.join(' -i ')}`)
-  if (want.localAddresses.length) notes.push('local_addresses (the fullnat pool) are not used by the data plane yet')
   for (const s of desired.services) {
     if (!ABI_HAS_THRESHOLDS && s.realServers.some((r) => r.upperThreshold || r.lowerThreshold)) notes.push(`${refText(s)}: connection thresholds (-x/-y) are not enforced by the data plane yet`)
     if (s.realServers.some((r) => r.check)) notes.push(`${refText(s)}: health checks are run by the xvs daemon, not by the command line`)
