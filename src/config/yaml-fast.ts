@@ -30,7 +30,13 @@ const CORE_RES = [
   /^[-+]?(?:\.[0-9]+|[0-9]+\.[0-9]*)$/,
 ]
 
-const SP = 32
+const [SP, HASH, COMMA, COLON, RBRACKET, RBRACE] = [' ', '#', ',', ':', ']', '}'].map((c) => c.charCodeAt(0)) as [number, number, number, number, number, number]
+
+/** A mapping's keys are few: a scan finds a duplicate without a set per mapping. */
+function hasKey(map: YAMLMap, name: string): boolean {
+  for (const p of map.items) if ((p.key as Scalar).value === name) return true
+  return false
+}
 
 function scalar(value: unknown, source: string, offset: number, type: Scalar.Type): Scalar {
   const s = new Scalar(value)
@@ -93,7 +99,6 @@ class FastReader {
   blockMap(indent: number): YAMLMap {
     const map = new YAMLMap()
     const first = this.line!
-    const keys = new Set<string>()
     for (let l = this.line; l && l.indent === indent; l = this.line) {
       if (this.isSeqItem(l)) bail()
       KEY_RE.lastIndex = l.start
@@ -101,8 +106,7 @@ class FastReader {
       const keyEnd = KEY_RE.lastIndex
       if (this.text[keyEnd] !== ':') bail()
       const name = this.text.slice(l.start, keyEnd)
-      if (keys.has(name)) bail()
-      keys.add(name)
+      if (hasKey(map, name)) bail()
       const key = plain(name, l.start)
       if (typeof key.value !== 'string') bail()
       const after = keyEnd + 1
@@ -228,7 +232,6 @@ class FastReader {
     const close = isMap ? '}' : ']'
     const coll = isMap ? new YAMLMap() : new YAMLSeq()
     coll.flow = true
-    const keys = new Set<string>()
     let i = this.skipSpaces(pos + 1, lineEnd)
     if (this.text[i] !== close) {
       for (;;) {
@@ -238,8 +241,7 @@ class FastReader {
           const keyEnd = KEY_RE.lastIndex
           if (this.text[keyEnd] !== ':' || this.text.charCodeAt(keyEnd + 1) !== SP) bail()
           const name = this.text.slice(i, keyEnd)
-          if (keys.has(name)) bail()
-          keys.add(name)
+          if (hasKey(coll as YAMLMap, name)) bail()
           const key = plain(name, i)
           if (typeof key.value !== 'string') bail()
           const [value, end] = this.flowItem(this.skipSpaces(keyEnd + 1, lineEnd), lineEnd)
@@ -270,10 +272,11 @@ class FastReader {
     if (c === '"' || c === "'") return this.quoted(pos, lineEnd)
     if ('&*!|>%@`?:,]}#-'.includes(c) && !(c === '-' && /[0-9]/.test(this.text[pos + 1] ?? ''))) bail()
     let end = pos
-    while (end < lineEnd && !',]}'.includes(this.text[end]!)) {
-      if (this.text[end] === ':' && (this.text.charCodeAt(end + 1) === SP || ',]}'.includes(this.text[end + 1]!))) bail()
-      if (this.text[end] === '#' && this.text.charCodeAt(end - 1) === SP) bail()
-      end++
+    for (; end < lineEnd; end++) {
+      const ch = this.text.charCodeAt(end)
+      if (ch === COMMA || ch === RBRACKET || ch === RBRACE) break
+      if (ch === COLON && [SP, COMMA, RBRACKET, RBRACE].includes(this.text.charCodeAt(end + 1))) bail()
+      if (ch === HASH && this.text.charCodeAt(end - 1) === SP) bail()
     }
     let last = end
     while (last > pos && this.text.charCodeAt(last - 1) === SP) last--
