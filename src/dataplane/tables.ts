@@ -42,10 +42,13 @@ export function createTable(serviceId: number, half: number, realIds: ArrayLike<
   try {
     if (fill.length < chunks * CHUNK) fill = new Uint16Array(Math.max(chunks * CHUNK, 2 * fill.length))
     const ids = fill.subarray(0, chunks * CHUNK)
-    for (let i = 0; i < n; i++) {
-      const id = realIds[i]!
-      if (id > MAX_ID) throw new ArgumentError(`service ${serviceId}: real id ${id} does not fit a table slot (at most ${MAX_ID})`)
-      ids[i] = id < 0 ? Limits.REAL_NONE : id
+    if (realIds instanceof Uint16Array) ids.set(realIds)
+    else {
+      for (let i = 0; i < n; i++) {
+        const id = realIds[i]!
+        if (id > MAX_ID) throw new ArgumentError(`service ${serviceId}: real id ${id} does not fit a table slot (at most ${MAX_ID})`)
+        ids[i] = id < 0 ? Limits.REAL_NONE : id
+      }
     }
     ids.fill(Limits.REAL_NONE, n)
     // Values are __u16 in host order, as a Uint16Array holds them.

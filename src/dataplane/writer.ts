@@ -113,7 +113,8 @@ function serviceFlags(s: ModelService): number {
 
 /** Maglev rings of one apply by (size, backends): services with the same real servers share one build. */
 type RingCache = Map<string, Int32Array>
-let mhScratch = new Uint32Array(0)
+/** Table slots are 16-bit real ids (tables.ts), so a ring is remapped straight into that form. */
+let mhScratch = new Uint16Array(0)
 
 function table(s: ModelService, ids: number[], rings: RingCache): ArrayLike<number> {
   const live = s.realServers.map((r, i) => ({ r, id: ids[i]! }))
@@ -135,7 +136,7 @@ function table(s: ModelService, ids: number[], rings: RingCache): ArrayLike<numb
       if (!ring) rings.set(memo, (ring = buildMaglev(backends, size)))
       const byIndex = Uint32Array.from(live, (x) => x.id)
       // written to the kernel before the next table is built (installTable), so one buffer serves all
-      if (mhScratch.length < size) mhScratch = new Uint32Array(Math.max(size, MAGLEV_DEFAULT_SIZE))
+      if (mhScratch.length < size) mhScratch = new Uint16Array(Math.max(size, MAGLEV_DEFAULT_SIZE))
       const out = mhScratch.subarray(0, size)
       for (let i = 0; i < size; i++) {
         const j = ring[i]!
