@@ -11,7 +11,7 @@
 import t, { type Test } from 'tap'
 import { needsRoot } from '../helpers/root'
 import { CLIENT_MAC, Director, DIRECTOR_MAC, flowHash, fmix, runRow } from '../helpers/director'
-import { ConnKey, Proto, RealFlags, Sched, ServiceFlags } from '../../src/dataplane/abi'
+import { ConnKey, Limits, Proto, RealFlags, Sched, ServiceFlags } from '../../src/dataplane/abi'
 import { buildMaglev, buildWrrSequence } from '../../src/sched'
 import { ether, ipv4, ipv6, tcp } from '../../src/lab/packet'
 
@@ -122,10 +122,10 @@ t.test('wrr: down servers skipped, a long run walked with bpf_loop', needsRoot, 
 
 const MH_SIZE = 1021
 
-function mhSetup(d: Director, n: number, flags = 0, seed = 0): number[] {
+function mhSetup(d: Director, n: number, flags = 0, seed = 0, size = MH_SIZE): number[] {
   d.settings({ hash_seed: seed })
   const reals = Array.from({ length: n }, (_, i) => REAL(i + 1))
-  const table = [...buildMaglev(reals.map((r) => ({ key: r.addr, weight: 1 })), MH_SIZE)].map((i) => i + 1)
+  const table = [...buildMaglev(reals.map((r) => ({ key: r.addr, weight: 1 })), size)].map((i) => i + 1)
   d.addService({ id: 0, vip: VIP, port: 80, sched: Sched.MH, flags, reals, table })
   return table
 }
@@ -172,6 +172,25 @@ t.test('mh: every flow where the maglev table and the flow hash say', needsRoot,
     if (realOf(out) === t6[flowHash({ caddr: 'fd00:1::1', vaddr: 'fd00:2::10', cport: 50000 + 2 * i, vport: 80, proto: Proto.TCP }, 0, 0) % MH_SIZE]) ok6++
   }
   t.equal(ok6, 16, 'IPv6: all 16 flows where predicted')
+})
+
+t.test('mh: the largest table, 65,537 slots in 33 chunks: every flow at its slot', needsRoot, async (t) => {
+  // A slot's chunk and place in it (xvs_table_get): a wrong chunk or offset sends flows elsewhere.
+  const size = 65537
+  t.equal(Math.ceil(size / Limits.SVC_TABLE_CHUNK), 33, `${size} slots span 33 chunks`)
+  const d = Director.load(t)
+  const table = mhSetup(d, 7, 0, 0x5eed, size)
+  const chunks = new Set<number>()
+  let predicted = 0
+  const n = 200
+  for (let i = 0; i < n; i++) {
+    const sport = 20000 + 2 * i
+    const slot = flowHash({ caddr: CIP, vaddr: VIP, cport: sport, vport: 80, proto: Proto.TCP }, 0, 0x5eed) % size
+    chunks.add(Math.floor(slot / Limits.SVC_TABLE_CHUNK))
+    if (realOf(d.run(syn(sport)).data) === table[slot]) predicted++
+  }
+  t.equal(predicted, n, `all ${n} flows went to table[flow hash mod ${size}]`)
+  t.ok(chunks.size >= 25, `the flows' slots lie in ${chunks.size} of the 33 chunks`)
 })
 
 t.test('mh: hashing the client address only (mh, mh-port)', needsRoot, async (t) => {
