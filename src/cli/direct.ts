@@ -315,7 +315,7 @@ export class DirectBackend implements Backend {
               for (const r of live) share[r === Limits.REAL_NONE ? 'none' : String(r)] = (share[r === Limits.REAL_NONE ? 'none' : String(r)] ?? 0) + 1
               rows.push({
                 service: refText(modelService(e, [])), id: e.value.id, half, live: half === e.value.active_table, map_id: id,
-                slots: all.length, share, ...(opts.all ? { table: live } : { first: live.slice(0, 16).join(' ') }),
+                slots: live.length, chunks: inner.maxEntries, share, ...(opts.all ? { table: live } : { first: live.slice(0, 16).join(' ') }),
               })
             } finally {
               inner.close()

@@ -64,6 +64,8 @@ function plain(text: string, offset: number): Scalar {
 class FastReader {
   readonly lines: Line[] = []
   i = 0
+  /** Where the last quoted, flow or flow-item value ended. */
+  after = 0
 
   constructor(readonly text: string, lc: LineCounter) {
     const t = text
@@ -179,7 +181,8 @@ class FastReader {
   inlineToEnd(pos: number, l: Line): Node {
     const c = this.text[pos]!
     if (c === '[' || c === '{' || c === '"' || c === "'") {
-      const [node, end] = c === '[' || c === '{' ? this.flow(pos, l.end) : this.quoted(pos, l.end)
+      const node = c === '[' || c === '{' ? this.flow(pos, l.end) : this.quoted(pos, l.end)
+      const end = this.after
       const after = this.skipSpaces(end, l.end)
       if (after < l.end && !(this.text[after] === '#' && after > end)) bail()
       return node
@@ -195,8 +198,8 @@ class FastReader {
     return plain(text, pos)
   }
 
-  /** A one-line quoted scalar at `pos`; returns it and the offset after its closing quote. */
-  quoted(pos: number, lineEnd: number): [Scalar, number] {
+  /** A one-line quoted scalar at `pos`; `after` is left at the offset after its closing quote. */
+  quoted(pos: number, lineEnd: number): Scalar {
     const q = this.text[pos]
     let out = ''
     let i = pos + 1
@@ -223,11 +226,12 @@ class FastReader {
     }
     const s = scalar(out, out, pos, q === '"' ? 'QUOTE_DOUBLE' : 'QUOTE_SINGLE')
     s.range = [pos, i + 1, i + 1]
-    return [s, i + 1]
+    this.after = i + 1
+    return s
   }
 
-  /** A one-line flow collection at `pos`; returns it and the offset after its closing bracket. */
-  flow(pos: number, lineEnd: number): [Node, number] {
+  /** A one-line flow collection at `pos`; `after` is left at the offset after its closing bracket. */
+  flow(pos: number, lineEnd: number): Node {
     const isMap = this.text[pos] === '{'
     const close = isMap ? '}' : ']'
     const coll = isMap ? new YAMLMap() : new YAMLSeq()
@@ -244,13 +248,12 @@ class FastReader {
           if (hasKey(coll as YAMLMap, name)) bail()
           const key = plain(name, i)
           if (typeof key.value !== 'string') bail()
-          const [value, end] = this.flowItem(this.skipSpaces(keyEnd + 1, lineEnd), lineEnd)
+          const value = this.flowItem(this.skipSpaces(keyEnd + 1, lineEnd), lineEnd)
           coll.items.push(new Pair(key, value) as never)
-          i = end
+          i = this.after
         } else {
-          const [value, end] = this.flowItem(i, lineEnd)
-          coll.items.push(value as never)
-          i = end
+          coll.items.push(this.flowItem(i, lineEnd) as never)
+          i = this.after
         }
         i = this.skipSpaces(i, lineEnd)
         const c = this.text[i]
@@ -261,11 +264,12 @@ class FastReader {
       }
     }
     coll.range = [pos, i + 1, i + 1]
-    return [coll, i + 1]
+    this.after = i + 1
+    return coll
   }
 
   /** A value inside a flow collection: nested flow, quoted or plain (up to , ] } or a comment). */
-  flowItem(pos: number, lineEnd: number): [Node, number] {
+  flowItem(pos: number, lineEnd: number): Node {
     const c = this.text[pos]
     if (c === undefined || pos >= lineEnd) return bail()
     if (c === '[' || c === '{') return this.flow(pos, lineEnd)
@@ -275,12 +279,16 @@ class FastReader {
     for (; end < lineEnd; end++) {
       const ch = this.text.charCodeAt(end)
       if (ch === COMMA || ch === RBRACKET || ch === RBRACE) break
-      if (ch === COLON && [SP, COMMA, RBRACKET, RBRACE].includes(this.text.charCodeAt(end + 1))) bail()
+      if (ch === COLON) {
+        const next = this.text.charCodeAt(end + 1)
+        if (next === SP || next === COMMA || next === RBRACKET || next === RBRACE) bail()
+      }
       if (ch === HASH && this.text.charCodeAt(end - 1) === SP) bail()
     }
     let last = end
     while (last > pos && this.text.charCodeAt(last - 1) === SP) last--
-    return [plain(this.text.slice(pos, last), pos), end]
+    this.after = end
+    return plain(this.text.slice(pos, last), pos)
   }
 }
 
