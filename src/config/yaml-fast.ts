@@ -1,12 +1,42 @@
 // SPDX-License-Identifier: GPL-2.0-only
 // A fast reader for the plain shape xvs YAML files have: block mappings and sequences, one-line flow
-// collections, plain and one-line quoted scalars, comments. It builds the same nodes (YAMLMap, YAMLSeq,
-// Pair, Scalar with value, source and range start) as the `yaml` package, which spends ~0.5 s on a
-// 1,000-service file. Anything outside that shape (anchors, tags, block scalars, multi-line scalars,
-// empty values, duplicate keys, tabs, directives, anything malformed) returns null, and parseYaml
-// reads the text with `yaml` instead: the fast path never decides what a file means on its own, and
-// every error is reported by the full parser.
-import { LineCounter, Pair, Scalar, YAMLMap, YAMLSeq, type Node } from 'yaml'
+// collections, plain and one-line quoted scalars, comments. It builds light nodes (FastMap, FastSeq,
+// FastScalar: the values, sources and start offsets the `yaml` package's nodes would carry), where
+// `yaml` spends ~0.5 s and ~3x the memory on a 1,000-service file. Anything outside that shape
+// (anchors, tags, block or multi-line scalars, empty values, duplicate keys, tabs, directives,
+// anything malformed) returns null, and parseYaml reads the text with `yaml` instead: the fast path
+// never decides what a file means on its own, and every error is reported by the full parser.
+import { LineCounter, isMap, isScalar, isSeq, type Node } from 'yaml'
+
+/** A scalar as the YAML 1.2 core schema resolves it; `source` is the text (unquoted) it came from. */
+export class FastScalar {
+  constructor(readonly value: unknown, readonly source: string, readonly offset: number) {}
+}
+export interface FastPair { key: FastScalar; value: FastNode }
+export class FastMap {
+  readonly items: FastPair[] = []
+  constructor(readonly offset: number, readonly flow: boolean) {}
+}
+export class FastSeq {
+  readonly items: FastNode[] = []
+  constructor(readonly offset: number, readonly flow: boolean) {}
+}
+export type FastNode = FastScalar | FastMap | FastSeq
+
+/** A node of either reader: the yaml package's, or the fast reader's lighter one of the same meaning. */
+export type AnyNode = Node | FastNode
+
+export function nodeKind(n: unknown): 'map' | 'seq' | 'scalar' | undefined {
+  if (n instanceof FastMap || isMap(n)) return 'map'
+  if (n instanceof FastSeq || isSeq(n)) return 'seq'
+  if (n instanceof FastScalar || isScalar(n)) return 'scalar'
+  return undefined
+}
+
+/** Where a node starts in the text. */
+export function offsetOf(n: AnyNode | null | undefined): number | undefined {
+  return n instanceof FastScalar || n instanceof FastMap || n instanceof FastSeq ? n.offset : n?.range?.[0]
+}
 
 /** Thrown inside the reader when the text leaves the plain shape; caught at the top. */
 class NotPlain extends Error {}
@@ -33,32 +63,24 @@ const CORE_RES = [
 const [SP, HASH, COMMA, COLON, RBRACKET, RBRACE] = [' ', '#', ',', ':', ']', '}'].map((c) => c.charCodeAt(0)) as [number, number, number, number, number, number]
 
 /** A mapping's keys are few: a scan finds a duplicate without a set per mapping. */
-function hasKey(map: YAMLMap, name: string): boolean {
-  for (const p of map.items) if ((p.key as Scalar).value === name) return true
+function hasKey(map: FastMap, name: string): boolean {
+  for (const p of map.items) if (p.key.value === name) return true
   return false
 }
 
-function scalar(value: unknown, source: string, offset: number, type: Scalar.Type): Scalar {
-  const s = new Scalar(value)
-  s.source = source
-  s.type = type
-  s.range = [offset, offset + source.length, offset + source.length]
-  return s
-}
-
 /** A plain scalar resolved as the YAML 1.2 core schema does, for the cases it is sure of. */
-function plain(text: string, offset: number): Scalar {
-  if (INT_RE.test(text)) return scalar(parseInt(text, 10), text, offset, 'PLAIN')
-  if (FLOAT_RE.test(text)) return scalar(parseFloat(text), text, offset, 'PLAIN')
+function plain(text: string, offset: number): FastScalar {
+  if (INT_RE.test(text)) return new FastScalar(parseInt(text, 10), text, offset)
+  if (FLOAT_RE.test(text)) return new FastScalar(parseFloat(text), text, offset)
   switch (text) {
-    case 'true': case 'True': case 'TRUE': return scalar(true, text, offset, 'PLAIN')
-    case 'false': case 'False': case 'FALSE': return scalar(false, text, offset, 'PLAIN')
-    case '~': case 'null': case 'Null': case 'NULL': return scalar(null, text, offset, 'PLAIN')
+    case 'true': case 'True': case 'TRUE': return new FastScalar(true, text, offset)
+    case 'false': case 'False': case 'FALSE': return new FastScalar(false, text, offset)
+    case '~': case 'null': case 'Null': case 'NULL': return new FastScalar(null, text, offset)
   }
   // hex, octal, exponents, infinities, signs and leading zeros are left to the full parser; only
   // texts starting with one of these can be any of them
-  if (!'~nNtTfF0123456789+-.'.includes(text[0] ?? '~')) return scalar(text, text, offset, 'PLAIN')
-  return CORE_RES.some((re) => re.test(text)) ? bail() : scalar(text, text, offset, 'PLAIN')
+  if (!'~nNtTfF0123456789+-.'.includes(text[0] ?? '~')) return new FastScalar(text, text, offset)
+  return CORE_RES.some((re) => re.test(text)) ? bail() : new FastScalar(text, text, offset)
 }
 
 class FastReader {
@@ -88,7 +110,7 @@ class FastReader {
   get line(): Line | undefined { return this.lines[this.i] }
 
   /** The node whose lines start at the current line, all at `indent`. */
-  block(indent: number): Node {
+  block(indent: number): FastNode {
     const l = this.line!
     if (l.indent !== indent) bail()
     return this.isSeqItem(l) ? this.blockSeq(indent) : this.blockMap(indent)
@@ -98,9 +120,9 @@ class FastReader {
     return this.text[l.start] === '-' && (l.start + 1 === l.end || this.text.charCodeAt(l.start + 1) === SP)
   }
 
-  blockMap(indent: number): YAMLMap {
-    const map = new YAMLMap()
+  blockMap(indent: number): FastMap {
     const first = this.line!
+    const map = new FastMap(first.start, false)
     for (let l = this.line; l && l.indent === indent; l = this.line) {
       if (this.isSeqItem(l)) bail()
       KEY_RE.lastIndex = l.start
@@ -114,7 +136,7 @@ class FastReader {
       const after = keyEnd + 1
       if (after < l.end && this.text.charCodeAt(after) !== SP) bail()
       const rest = this.skipSpaces(after, l.end)
-      let value: Node
+      let value: FastNode
       if (rest === l.end || this.text[rest] === '#') {
         // the value is the block below: deeper, or a sequence at the key's own column
         this.i++
@@ -128,16 +150,14 @@ class FastReader {
         this.i++
         this.noDeeper(indent)
       }
-      map.items.push(new Pair(key, value))
+      map.items.push({ key, value })
     }
     if (this.line && this.line.indent > indent) bail()
-    map.range = [first.start, first.start, first.start]
     return map
   }
 
-  blockSeq(indent: number): YAMLSeq {
-    const seq = new YAMLSeq()
-    const first = this.line!
+  blockSeq(indent: number): FastSeq {
+    const seq = new FastSeq(this.line!.start, false)
     for (let l = this.line; l && l.indent === indent && this.isSeqItem(l); l = this.line) {
       const rest = this.skipSpaces(l.start + 1, l.end)
       if (rest === l.end || this.text[rest] === '#') {
@@ -162,7 +182,6 @@ class FastReader {
       this.noDeeper(indent)
     }
     if (this.line && this.line.indent > indent) bail()
-    seq.range = [first.start, first.start, first.start]
     return seq
   }
 
@@ -178,7 +197,7 @@ class FastReader {
   }
 
   /** A value from `pos` to the end of line `l`, where only a comment may follow it. */
-  inlineToEnd(pos: number, l: Line): Node {
+  inlineToEnd(pos: number, l: Line): FastNode {
     const c = this.text[pos]!
     if (c === '[' || c === '{' || c === '"' || c === "'") {
       const node = c === '[' || c === '{' ? this.flow(pos, l.end) : this.quoted(pos, l.end)
@@ -199,7 +218,7 @@ class FastReader {
   }
 
   /** A one-line quoted scalar at `pos`; `after` is left at the offset after its closing quote. */
-  quoted(pos: number, lineEnd: number): Scalar {
+  quoted(pos: number, lineEnd: number): FastScalar {
     const q = this.text[pos]
     let out = ''
     let i = pos + 1
@@ -224,18 +243,15 @@ class FastReader {
       out += c
       i++
     }
-    const s = scalar(out, out, pos, q === '"' ? 'QUOTE_DOUBLE' : 'QUOTE_SINGLE')
-    s.range = [pos, i + 1, i + 1]
     this.after = i + 1
-    return s
+    return new FastScalar(out, out, pos)
   }
 
   /** A one-line flow collection at `pos`; `after` is left at the offset after its closing bracket. */
-  flow(pos: number, lineEnd: number): Node {
+  flow(pos: number, lineEnd: number): FastMap | FastSeq {
     const isMap = this.text[pos] === '{'
     const close = isMap ? '}' : ']'
-    const coll = isMap ? new YAMLMap() : new YAMLSeq()
-    coll.flow = true
+    const coll = isMap ? new FastMap(pos, true) : new FastSeq(pos, true)
     let i = this.skipSpaces(pos + 1, lineEnd)
     if (this.text[i] !== close) {
       for (;;) {
@@ -245,14 +261,14 @@ class FastReader {
           const keyEnd = KEY_RE.lastIndex
           if (this.text[keyEnd] !== ':' || this.text.charCodeAt(keyEnd + 1) !== SP) bail()
           const name = this.text.slice(i, keyEnd)
-          if (hasKey(coll as YAMLMap, name)) bail()
+          if (hasKey(coll as FastMap, name)) bail()
           const key = plain(name, i)
           if (typeof key.value !== 'string') bail()
           const value = this.flowItem(this.skipSpaces(keyEnd + 1, lineEnd), lineEnd)
-          coll.items.push(new Pair(key, value) as never)
+          ;(coll as FastMap).items.push({ key, value })
           i = this.after
         } else {
-          coll.items.push(this.flowItem(i, lineEnd) as never)
+          ;(coll as FastSeq).items.push(this.flowItem(i, lineEnd))
           i = this.after
         }
         i = this.skipSpaces(i, lineEnd)
@@ -263,13 +279,12 @@ class FastReader {
         if (this.text[i] === close || i >= lineEnd) bail()
       }
     }
-    coll.range = [pos, i + 1, i + 1]
     this.after = i + 1
     return coll
   }
 
   /** A value inside a flow collection: nested flow, quoted or plain (up to , ] } or a comment). */
-  flowItem(pos: number, lineEnd: number): Node {
+  flowItem(pos: number, lineEnd: number): FastNode {
     const c = this.text[pos]
     if (c === undefined || pos >= lineEnd) return bail()
     if (c === '[' || c === '{') return this.flow(pos, lineEnd)
@@ -296,7 +311,7 @@ class FastReader {
  * The document's root node and its line counter, read the fast way; null when the text is not of
  * the plain shape (the caller reads it with the `yaml` package then).
  */
-export function readPlainYaml(text: string): { root: Node; lc: LineCounter } | null {
+export function readPlainYaml(text: string): { root: FastNode; lc: LineCounter } | null {
   if (text.includes('\t') || text.includes('\r')) return null
   const lc = new LineCounter()
   try {

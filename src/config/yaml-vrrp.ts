@@ -19,12 +19,13 @@
 //         notify: { master: /etc/xvs/to-master.sh }
 //     sync_groups: [{ name: G1, instances: [VI_1] }]
 //     conn_sync: { instance: VI_1, peers: [10.0.0.2], key_file: /etc/xvs/sync.key }
-import { isMap, isScalar, type Document } from 'yaml'
+import type { Document } from 'yaml'
 import { parseIp } from '../model/addr'
 import { compact } from '../model/defaults'
 import type { ConnSyncSpec, GarpSettings, VirtualAddress, VrrpInstanceSpec, VrrpModel, VrrpNotify, VrrpSyncGroupSpec } from '../model/types'
 import { connSync, defaultGarp, emptyVrrp, vrrpInstance } from '../model/vrrp'
 import type { Reader, Val } from './yaml'
+import { nodeKind } from './yaml-fast'
 
 export const VRRP_KEYS = {
   vrrp: ['version', 'garp', 'instances', 'sync_groups', 'conn_sync'],
@@ -110,7 +111,7 @@ function readNotify(r: Reader, v: Val): VrrpNotify {
 function readAddresses(r: Reader, v: Val): VirtualAddress[] {
   return r.list(v).map((x) => {
     let a: VirtualAddress
-    if (isMap(x.node)) {
+    if (nodeKind(x.node) === 'map') {
       const f = r.map(x, VRRP_KEYS.address)
       if (!f.address) r.fail(x, 'has no address')
       const ip = r.ip(f.address)
@@ -138,7 +139,7 @@ function readInstance(r: Reader, v: Val): VrrpInstanceSpec {
   if (state !== undefined && state !== 'MASTER' && state !== 'BACKUP') r.fail(f.state!, `'${state}' is not an initial state; use MASTER or BACKUP`)
   const trackInterfaces = f.track_interfaces
     ? r.list(f.track_interfaces).map((x) => {
-        if (isScalar(x.node)) {
+        if (nodeKind(x.node) === 'scalar') {
           const ti = { name: r.str(x), weight: 0 }
           r.mark(ti, x, { name: x })
           return ti
@@ -152,7 +153,7 @@ function readInstance(r: Reader, v: Val): VrrpInstanceSpec {
     : undefined
   const trackServices = f.track_services
     ? r.list(f.track_services).map((x) => {
-        if (isScalar(x.node)) {
+        if (nodeKind(x.node) === 'scalar') {
           const ts = { service: r.str(x), weight: 0 }
           r.mark(ts, x, { service: x })
           return ts

@@ -2,7 +2,7 @@
 // The xvs YAML format: the model with snake_case keys, LVS words and ipvsadm defaults. Unknown keys are
 // errors with a suggestion; every error and every validation failure points at file:line:column.
 // examples/xvs.yaml shows every field.
-import { Document, LineCounter, isMap, isScalar, isSeq, parseDocument, type Node, type YAMLMap } from 'yaml'
+import { Document, LineCounter, isMap, isSeq, parseDocument, type Node, type Scalar } from 'yaml'
 import { familyOf, parseIp, parseNetmask } from '../model/addr'
 import { CHECK_DEFAULTS, DEFAULT_METHOD, DEFAULT_PERSISTENCE_TIMEOUT, compact, defaultNetmask, defaultSettings, portService, realServer, serviceGroup } from '../model/defaults'
 import { deepEqual } from '../model/diff'
@@ -11,7 +11,7 @@ import { suggestion } from '../model/suggest'
 import type { Family, GroupMatch, HealthCheck, HttpUrl, Method, Model, RealServer, SchedFlag, Service, Settings } from '../model/types'
 import { Locations, at, finish, type ParsedConfig } from './source'
 import { flowVrrp, readVrrp, vrrpToPlain } from './yaml-vrrp'
-import { readPlainYaml } from './yaml-fast'
+import { nodeKind, offsetOf, readPlainYaml, type AnyNode, type FastScalar } from './yaml-fast'
 import { ConfigError } from '../errors'
 
 const KEYS = {
@@ -42,8 +42,17 @@ const ALL_CHECK_KEYS = [...new Set(Object.values(CHECK_KEYS).flat())]
 
 /** A YAML node and the key path that reached it ("services[0].real_servers[1]"). */
 export interface Val {
-  node: Node | null
-  path: string
+  node: AnyNode | null
+  readonly path: string
+}
+
+/** A Val one key or index below another: its path is spelled out only when an error names it. */
+class Step implements Val {
+  constructor(readonly node: AnyNode | null, private readonly parent: Val, private readonly step: string | number) {}
+  get path(): string {
+    const p = this.parent.path
+    return typeof this.step === 'number' ? `${p}[${this.step}]` : `${p}${p ? '.' : ''}${this.step}`
+  }
 }
 type Fields = Partial<Record<string, Val>>
 
@@ -63,7 +72,7 @@ export class Reader {
   }
 
   where(v: Val | undefined): string | undefined {
-    const offset = v?.node?.range?.[0]
+    const offset = offsetOf(v?.node)
     return offset === undefined ? undefined : this.at(offset)
   }
 
@@ -73,33 +82,34 @@ export class Reader {
 
   /** A mapping with only `allowed` keys. */
   map(v: Val, allowed: readonly string[]): Fields {
-    if (!isMap(v.node)) this.fail(v, `is not a mapping; give ${allowed.slice(0, 3).join(', ')}, ... as key: value lines`)
+    if (nodeKind(v.node) !== 'map') this.fail(v, `is not a mapping; give ${allowed.slice(0, 3).join(', ')}, ... as key: value lines`)
     const out: Fields = {}
-    for (const pair of (v.node as YAMLMap<Node, Node | null>).items) {
-      const key = isScalar(pair.key) ? String(pair.key.value) : undefined
-      const kv = { node: pair.key, path: `${v.path}${v.path ? '.' : ''}${key ?? '?'}` }
+    for (const pair of (v.node as { items: { key: unknown; value: unknown }[] }).items) {
+      const key = nodeKind(pair.key) === 'scalar' ? String((pair.key as Scalar | FastScalar).value) : undefined
+      const kv = new Step(pair.key as AnyNode | null, v, key ?? '?')
       if (key === undefined) this.fail(kv, 'keys must be plain words')
       if (!allowed.includes(key)) this.fail(kv, `unknown key '${key}'${suggestion(key, allowed)}`)
-      out[key] = { node: pair.value, path: kv.path }
+      out[key] = new Step(pair.value as AnyNode | null, v, key)
     }
     return out
   }
 
   list(v: Val): Val[] {
     if (v.node === null) return []
-    if (!isSeq(v.node)) this.fail(v, 'is not a list; give "- item" lines or [a, b]')
-    return v.node.items.map((node, i) => ({ node: node as Node | null, path: `${v.path}[${i}]` }))
+    if (nodeKind(v.node) !== 'seq') this.fail(v, 'is not a list; give "- item" lines or [a, b]')
+    return (v.node as { items: unknown[] }).items.map((node, i) => new Step(node as AnyNode | null, v, i))
   }
 
   scalar(v: Val): unknown {
-    if (!isScalar(v.node)) this.fail(v, v.node === null ? 'is empty; give a value' : 'is not a single value')
-    return v.node.value
+    if (nodeKind(v.node) !== 'scalar') this.fail(v, v.node === null ? 'is empty; give a value' : 'is not a single value')
+    return (v.node as Scalar | FastScalar).value
   }
 
   str(v: Val): string {
     const x = this.scalar(v)
     if (typeof x === 'string') return x
-    if (typeof x === 'number' && isScalar(v.node) && v.node.source !== undefined) return v.node.source
+    const source = (v.node as Scalar | FastScalar).source
+    if (typeof x === 'number' && source !== undefined) return source
     return this.fail(v, `${JSON.stringify(x)} is not text`)
   }
 
@@ -130,8 +140,8 @@ export class Reader {
   /** Record where each model field came from. */
   mark(obj: object, whole: Val | undefined, fields: Record<string, Val | undefined> = {}): void {
     // offsets, resolved to file:line:column only for an error that needs one
-    this.locations.mark(obj, whole?.node?.range?.[0])
-    for (const k in fields) this.locations.mark(obj, fields[k]?.node?.range?.[0], k)
+    this.locations.mark(obj, offsetOf(whole?.node))
+    for (const k in fields) this.locations.mark(obj, offsetOf(fields[k]?.node), k)
   }
 
   model(root: Val): Model {
@@ -240,9 +250,9 @@ export class Reader {
 
   persistence(v: Val, family: Family): Service['persistence'] {
     // `persistence: 300` is short for {timeout: 300}; `persistence: true` takes ipvsadm's 300 s.
-    const f: Fields = isMap(v.node) ? this.map(v, KEYS.persistence) : {}
+    const f: Fields = nodeKind(v.node) === 'map' ? this.map(v, KEYS.persistence) : {}
     let timeout = DEFAULT_PERSISTENCE_TIMEOUT
-    if (!isMap(v.node)) timeout = this.scalar(v) === true ? DEFAULT_PERSISTENCE_TIMEOUT : this.int(v)
+    if (nodeKind(v.node) !== 'map') timeout = this.scalar(v) === true ? DEFAULT_PERSISTENCE_TIMEOUT : this.int(v)
     else if (f.timeout) timeout = this.int(f.timeout)
     const maskText = f.netmask ? this.str(f.netmask) : undefined
     const p = {

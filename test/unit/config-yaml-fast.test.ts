@@ -1,36 +1,38 @@
 // SPDX-License-Identifier: GPL-2.0-only
 // The fast YAML reader (src/config/yaml-fast.ts) against the `yaml` package: on every text it takes,
-// the same tree (node kinds, key order, values, sources, start offsets); every text outside its plain
-// shape is left to `yaml` (null). parseYaml's results and errors stay those of the full parser.
+// the same tree (node kinds, key order, values, sources, start offsets, flow style); every text
+// outside its plain shape is left to `yaml` (null). parseYaml's results and errors stay the full
+// parser's.
 import t, { type Test } from 'tap'
 import fs from 'node:fs'
 import path from 'node:path'
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Node } from 'yaml'
-import { readPlainYaml } from '../../src/config/yaml-fast'
+import { FastMap, FastScalar, FastSeq, nodeKind, offsetOf, readPlainYaml, type FastNode, type FastPair } from '../../src/config/yaml-fast'
 import { parseConfig } from '../../src/config'
 import { parseYaml, toYaml } from '../../src/config/yaml'
 
 const root = path.join(__dirname, '..', '..')
 
-/** Differences between two trees, as "path: what" lines; empty when they agree. */
-function treeDiff(a: unknown, b: unknown, at = '$'): string[] {
-  const kind = (n: unknown): string => (isMap(n) ? 'map' : isSeq(n) ? 'seq' : isScalar(n) ? 'scalar' : n === null ? 'null' : typeof n)
+/** Differences between a fast tree and yaml's, as "path: what" lines; empty when they agree. */
+function treeDiff(a: FastNode | null, b: unknown, at = '$'): string[] {
+  const kind = (n: unknown): string => nodeKind(n) ?? (n === null ? 'null' : typeof n)
   if (kind(a) !== kind(b)) return [`${at}: ${kind(a)} here, ${kind(b)} in yaml`]
   const out: string[] = []
-  const na = a as Node
-  const nb = b as Node
-  if (na?.range?.[0] !== nb?.range?.[0]) out.push(`${at}: starts at ${na?.range?.[0]} here, ${nb?.range?.[0]} in yaml`)
-  if (isScalar(a) && isScalar(b)) {
+  const start = (b as Node | null)?.range?.[0]
+  if (offsetOf(a) !== start) out.push(`${at}: starts at ${offsetOf(a)} here, ${start} in yaml`)
+  if (a instanceof FastScalar && isScalar(b)) {
     if (!Object.is(a.value, b.value)) out.push(`${at}: value ${JSON.stringify(a.value)} here, ${JSON.stringify(b.value)} in yaml`)
     if (a.source !== b.source) out.push(`${at}: source ${JSON.stringify(a.source)} here, ${JSON.stringify(b.source)} in yaml`)
-  } else if ((isMap(a) && isMap(b)) || (isSeq(a) && isSeq(b))) {
-    if (!!a.flow !== !!b.flow) out.push(`${at}: flow ${!!a.flow} here, ${!!b.flow} in yaml`)
+  } else if ((a instanceof FastMap && isMap(b)) || (a instanceof FastSeq && isSeq(b))) {
+    if (a.flow !== !!b.flow) out.push(`${at}: flow ${a.flow} here, ${!!b.flow} in yaml`)
     if (a.items.length !== b.items.length) return [...out, `${at}: ${a.items.length} items here, ${b.items.length} in yaml`]
-    a.items.forEach((x: unknown, i: number) => {
+    a.items.forEach((x, i) => {
       const y = b.items[i]
-      if (isPair(x) && isPair(y)) {
-        out.push(...treeDiff(x.key, y.key, `${at}.key${i}`), ...treeDiff(x.value, y.value, `${at}.${String((x.key as { value?: unknown })?.value)}`))
-      } else out.push(...treeDiff(x, y, `${at}[${i}]`))
+      if (a instanceof FastMap) {
+        const p = x as FastPair
+        if (!isPair(y)) { out.push(`${at}.${i}: a pair here, not in yaml`); return }
+        out.push(...treeDiff(p.key, y.key, `${at}.key${i}`), ...treeDiff(p.value, y.value, `${at}.${String(p.key.value)}`))
+      } else out.push(...treeDiff(x as FastNode, y, `${at}[${i}]`))
     })
   }
   return out
