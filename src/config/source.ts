@@ -42,7 +42,11 @@ export interface ParsedConfig {
  * or delete (ipvsadm -D) after marking.
  */
 export class Locations {
-  private readonly marks = new Map<object, Map<string, string | number>>()
+  /**
+   * Per object, where each field was written. Plain objects: the marks of like objects (every real
+   * server) share one hidden class, far lighter than a Map each.
+   */
+  private readonly marks = new Map<object, Record<string, string | number>>()
 
   /**
    * `resolve` turns an offset into the source into "file:line:column": a parser that knows offsets
@@ -53,9 +57,15 @@ export class Locations {
   /** `where` the object (field '') or one of its fields was written: a position, or an offset to resolve. */
   mark(obj: object, where: string | number | undefined, field = ''): void {
     if (where === undefined) return
-    let m = this.marks.get(obj)
-    if (!m) this.marks.set(obj, (m = new Map()))
-    m.set(field, where)
+    const m = this.marks.get(obj)
+    if (m) m[field] = where
+    else this.marks.set(obj, { [field]: where })
+  }
+
+  private get(obj: object, field: string): string | number | undefined {
+    const w = this.marks.get(obj)?.[field]
+    // only own marks, never something of Object.prototype
+    return typeof w === 'string' || typeof w === 'number' ? w : undefined
   }
 
   /** The most specific known position for a model path such as "services[1].realServers[0].weight". */
@@ -66,9 +76,9 @@ export class Locations {
       let best: string | number | undefined
       for (const step of steps) {
         if (typeof cur !== 'object' || cur === null) break
-        best = this.marks.get(cur)?.get(step) ?? best
+        best = this.get(cur, step) ?? best
         cur = (cur as Record<string, unknown>)[step]
-        if (typeof cur === 'object' && cur !== null) best = this.marks.get(cur)?.get('') ?? best
+        if (typeof cur === 'object' && cur !== null) best = this.get(cur, '') ?? best
       }
       return typeof best === 'number' ? this.resolve?.(best) : best
     }
