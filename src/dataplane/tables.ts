@@ -22,7 +22,7 @@ function keysUpTo(n: number): Buffer {
 }
 
 /** The chunks (struct xvs_table_chunk) that hold `slots` slots. */
-export const tableChunks = (slots: number): number => Math.ceil(slots / CHUNK)
+const tableChunks = (slots: number): number => Math.ceil(slots / CHUNK)
 
 /** Values of one table's fill, reused: the kernel has copied them before the next table is made. */
 let fill = new Uint16Array(0)

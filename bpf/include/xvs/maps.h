@@ -43,9 +43,10 @@ struct {
 
 /*
  * Scheduler tables: slot XVS_SVC_TABLE_SLOT(service id, half) holds an
- * array of chunks of real ids (struct xvs_table_chunk). BPF_F_INNER_MAP lets each inner table have its own
- * size (a maglev prime, a wrr sequence length); this definition is only the
- * template userspace's tables must match (type, key/value size, flags).
+ * array of chunks of real ids (struct xvs_table_chunk). BPF_F_INNER_MAP
+ * lets each inner table have its own size (a maglev prime, a wrr sequence
+ * length); this definition is only the template userspace's tables must
+ * match (type, key/value size, flags).
  */
 struct xvs_svc_table {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
