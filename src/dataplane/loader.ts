@@ -187,6 +187,8 @@ export function loadDataplane(opts: LoadOptions): LoadResult {
   const pins = root ? pinDir(root) : null
   if (pins) fs.mkdirSync(pins, { recursive: true })
 
+  // A fresh data plane that fails to load or attach leaves no pins behind (nothing half-applied).
+  const abandon = (): void => { if (pins && !running) removePins(pins) }
   const obj = BpfObject.open(file)
   let prog: BpfProgram
   try {
@@ -198,6 +200,9 @@ export function loadDataplane(opts: LoadOptions): LoadResult {
     }
     obj.load()
     prog = obj.program(PROGRAM_NAME)
+  } catch (e) {
+    abandon()
+    throw e
   } finally {
     obj.close()
   }
@@ -228,6 +233,7 @@ export function loadDataplane(opts: LoadOptions): LoadResult {
     for (const ifname of attached) detachOne(ifname, pins)
     prog.close()
     running?.close()
+    abandon()
     throw e
   }
   if (pins) {
@@ -327,6 +333,13 @@ export function detachOne(ifname: string, pins: string | null): void {
  * Detach the director from `ifaces` (default: everywhere in this namespace). When it is attached
  * nowhere any more, the pins go too and the kernel frees the program and maps.
  */
+/** Remove a pin directory and everything in it, and the namespace's directory once empty. */
+function removePins(pins: string): void {
+  fs.rmSync(pins, { recursive: true, force: true })
+  // the namespace's directory goes once no other ABI version's pins are in it
+  try { fs.rmdirSync(path.dirname(pins)) } catch { /* not empty, or gone */ }
+}
+
 export function unloadDataplane(opts: { ifaces?: string[]; log?: Logger } = {}): string[] {
   const log = (opts.log ?? silentLogger).child({ component: 'loader' })
   const dp = findDataplane()
@@ -338,11 +351,7 @@ export function unloadDataplane(opts: { ifaces?: string[]; log?: Logger } = {}):
       detachOne(a.ifname, dp.pins)
       done.push(a.ifname)
     }
-    if (dp.attachments().length === 0 && dp.pins && fs.existsSync(dp.pins)) {
-      fs.rmSync(dp.pins, { recursive: true, force: true })
-      // and the namespace's directory, once no other ABI version's pins are in it
-      try { fs.rmdirSync(path.dirname(dp.pins)) } catch { /* not empty, or gone */ }
-    }
+    if (dp.attachments().length === 0 && dp.pins) removePins(dp.pins)
   } finally {
     dp.close()
   }

@@ -38,3 +38,22 @@ t.test('unloading removes the pins and the namespace\'s directory', needsRoot, a
   t.same(withNetns(topo.director.ns, () => unloadDataplane()), [topo.director.front.name], 'detached')
   t.notOk(fs.existsSync(dir), 'no empty directory left behind')
 })
+
+t.test('a load that fails leaves no pins behind', needsRoot, async (t) => {
+  const { topo, dir } = await pinnedLab(t)
+  withNetns(topo.director.ns, () => unloadDataplane())
+  t.notOk(fs.existsSync(dir), 'nothing pinned before the failing load')
+  // eth0 attaches, then the interface that does not exist fails: eth0 is detached again and the
+  // maps pinned for the fresh data plane go with it
+  const err = withNetns(topo.director.ns, () => {
+    try {
+      loadDataplane({ ifaces: [topo.director.front.name, 'xvsnosuch0'] }).dataplane.close()
+      return null
+    } catch (e) {
+      return e as Error
+    }
+  })
+  t.match(err?.message, /xvsnosuch0/, 'the load fails, naming the interface')
+  t.notOk(fs.existsSync(dir), 'no pin directory left behind')
+  t.same(withNetns(topo.director.ns, () => unloadDataplane()), [], 'and nothing attached')
+})
