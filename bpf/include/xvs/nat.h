@@ -678,6 +678,32 @@ orphan:
 	return XVS_STAT_PASS_NAT_STALE;
 }
 
+/* xvs_nat_from_real: the packet is a live connection's, translate it */
+#define XVS_NAT_GO (-2)
+
+/*
+ * The start of both paths for packets from a real server's side (a reply;
+ * an ICMP error about what the director sent it): the translation started
+ * afresh, the live connection its tuple leads to (flow key in sc->flow),
+ * and the TTL left to route it. Returns XVS_NAT_GO, -1 when the tuple is
+ * nobody's, or a verdict.
+ */
+static __always_inline int xvs_nat_from_real(const struct xvs_pkt *pkt, struct xvs_nat_scratch *sc,
+					     const struct xvs_settings *set, struct xvs_conn **connp,
+					     struct xvs_real **realp, __u64 *nowp)
+{
+	int rc;
+
+	xvs_nat_rw_init(sc, pkt);
+	rc = xvs_nat_find(&pkt->key, sc, connp, realp, set, nowp);
+	if (rc)
+		return rc < 0 ? -1 : xvs_verdict(rc, XDP_PASS);
+	/* the kernel answers "time exceeded" to the real server; not ours to translate */
+	if (pkt->ttl <= 1)
+		return xvs_verdict(XVS_STAT_PASS_NAT_TTL, XDP_PASS);
+	return XVS_NAT_GO;
+}
+
 static __always_inline void xvs_stats_out(void *map, __u32 id, __u32 bytes)
 {
 	struct xvs_stats *st = bpf_map_lookup_elem(map, &id);
@@ -708,16 +734,13 @@ __noinline int xvs_nat_reply(struct xdp_md *ctx, const struct xvs_pkt *pkt)
 
 	if (!ctx || !pkt || !set || !sc)
 		return -1;
-	flow = &sc->flow;
-	rw = xvs_nat_rw_init(sc, pkt);
-	rc = xvs_nat_find(&pkt->key, sc, &conn, &real, set, &now);
-	if (rc)
-		return rc < 0 ? -1 : xvs_verdict(rc, XDP_PASS);
+	rc = xvs_nat_from_real(pkt, sc, set, &conn, &real, &now);
+	if (rc != XVS_NAT_GO)
+		return rc;
 	if (!conn || !real)
 		return -1;
-	/* the kernel answers "time exceeded" to the real server; not ours to translate */
-	if (pkt->ttl <= 1)
-		return xvs_verdict(XVS_STAT_PASS_NAT_TTL, XDP_PASS);
+	flow = &sc->flow;
+	rw = &sc->rw;
 
 	rw->saddr = flow->vaddr;
 	rw->sport = flow->vport;
@@ -763,13 +786,11 @@ __noinline int xvs_nat_icmp_out(struct xdp_md *ctx, const struct xvs_pkt *pkt)
 
 	if (!ctx || !pkt || !set || !sc)
 		return -1;
+	rc = xvs_nat_from_real(pkt, sc, set, &conn, &real, &now);
+	if (rc != XVS_NAT_GO)
+		return rc;
 	flow = &sc->flow;
-	rw = xvs_nat_rw_init(sc, pkt);
-	rc = xvs_nat_find(&pkt->key, sc, &conn, &real, set, &now);
-	if (rc)
-		return rc < 0 ? -1 : xvs_verdict(rc, XDP_PASS);
-	if (pkt->ttl <= 1)
-		return xvs_verdict(XVS_STAT_PASS_NAT_TTL, XDP_PASS);
+	rw = &sc->rw;
 
 	rw->saddr = flow->vaddr;
 	rw->daddr = flow->caddr;
