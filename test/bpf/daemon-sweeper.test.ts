@@ -18,7 +18,7 @@ import { applyModel } from '../../src/dataplane/writer'
 import { countConns, readConnCounters } from '../../src/dataplane/conncount'
 import { parseConfig } from '../../src/config'
 import { ether, ipv4, tcp, udp } from '../../src/lab/packet'
-import { tcpPkt } from '../helpers/sched'
+import { loHop, NAT_MODEL, tcpPkt } from '../helpers/sched'
 
 const CIP = '10.0.0.1'
 const VIP = '10.0.0.10'
@@ -156,8 +156,7 @@ t.test('a pass through BpfHost: services, groups and templates judged as the pac
     real_servers:
       - { address: 10.1.0.4, method: dr }
 `
-  const hop = (address: string) => ({ address, ifname: 'lo', ifindex: 1, srcMac: '02:00:00:00:00:02', dstMac: '02:00:00:00:04:01', mtu: 1500 })
-  applyModel(dp, parseConfig(MODEL, 'm.yaml', 'yaml').model, { resolve: hop })
+  applyModel(dp, parseConfig(MODEL, 'm.yaml', 'yaml').model, { resolve: loHop })
   const host = new BpfHost({ dataplane: dp })
   const run = (pkt: Buffer): string => dp.prog.testRun(pkt).action
   const tcpTo = (sport: number, flags: string, dport = 80, dst = '10.0.0.10', src = '10.0.0.1') => run(tcpPkt({ src, dst, sport, dport, flags }))
@@ -188,22 +187,7 @@ t.test('a pass through BpfHost: services, groups and templates judged as the pac
 t.test('nat and fullnat: reply entries go with their connections, orphans go, live ones stay', needsRoot, async (t) => {
   const dp = loadDetached({ connTableSize: 4096 })
   t.teardown(() => dp.close())
-  const MODEL = `settings:
-  local_addresses: [10.2.0.1]
-services:
-  - vip: 10.0.0.10
-    port: 80
-    scheduler: rr
-    real_servers:
-      - { address: 10.1.0.1, port: 8080, method: nat }
-  - vip: 10.0.0.10
-    port: 81
-    scheduler: rr
-    real_servers:
-      - { address: 10.1.0.2, port: 8081, method: fullnat }
-`
-  const hop = (address: string) => ({ address, ifname: 'lo', ifindex: 1, srcMac: '02:00:00:00:00:02', dstMac: '02:00:00:00:04:01', mtu: 1500 })
-  applyModel(dp, parseConfig(MODEL, 'm.yaml', 'yaml').model, { resolve: hop })
+  applyModel(dp, parseConfig(NAT_MODEL, 'm.yaml', 'yaml').model, { resolve: loHop })
   const host = new BpfHost({ dataplane: dp })
   // Outside a namespace with routes, the translated SYNs go to the stack; entries are made all the same.
   for (const [sport, dport] of [[1000, 80], [1001, 80], [2000, 81], [2001, 81]] as const) dp.prog.testRun(tcpPkt({ sport, dport, flags: 'S' }))

@@ -12,7 +12,7 @@ import { readCounters } from '../../src/dataplane/reader'
 import { parseConfig } from '../../src/config'
 import { ether, icmp4, ipv4, parseFrame, tcp } from '../../src/lab/packet'
 import { CLIENT_MAC, DIRECTOR_MAC } from '../helpers/director'
-import { tcpPkt } from '../helpers/sched'
+import { loHop, tcpPkt } from '../helpers/sched'
 
 const VIP = '10.0.0.10'
 const CIP = '10.0.0.1'
@@ -22,14 +22,13 @@ const ROUTER = '10.0.0.254'
 t.test('a reply after an ICMP error on the same CPU: source still the VIP', needsRoot, async (t) => {
   const dp = loadDetached({ connTableSize: 4096 })
   t.teardown(() => dp.close())
-  const hop = (address: string) => ({ address, ifname: 'lo', ifindex: 1, srcMac: '02:00:00:00:00:02', dstMac: '02:00:00:00:04:01', mtu: 1500 })
   applyModel(dp, parseConfig(`services:
   - vip: ${VIP}
     port: 80
     scheduler: rr
     real_servers:
       - { address: ${RIP}, port: 8080, method: nat }
-`, 'm.yaml', 'yaml').model, { resolve: hop })
+`, 'm.yaml', 'yaml').model, { resolve: loHop })
   t.equal(dp.prog.testRun(tcpPkt({ src: CIP, dst: VIP, sport: 40000, dport: 80, flags: 'S' })).action, 'tx', 'SYN translated, sent to the real server\'s resolved next hop')
   // a router on the client's side reports our reply VIP:80 -> client as undeliverable
   const quoted = ipv4({ src: VIP, dst: CIP }, tcp({ sport: 80, dport: 40000, flags: 'SA' }))

@@ -14,22 +14,8 @@ import { parseConfig } from '../../src/config'
 import { DataplaneConnTable, decodeMessage, encodeMessage, fromSyncEntry, MsgType, toSyncEntry } from '../../src/ha/sync'
 import { ether, ipv4, parseFrame, tcp } from '../../src/lab/packet'
 import { CLIENT_MAC, DIRECTOR_MAC } from '../helpers/director'
-import { tcpPkt } from '../helpers/sched'
+import { loHop, NAT_MODEL, tcpPkt } from '../helpers/sched'
 
-const MODEL = `settings:
-  local_addresses: [10.2.0.1]
-services:
-  - vip: 10.0.0.10
-    port: 80
-    scheduler: rr
-    real_servers:
-      - { address: 10.1.0.1, port: 8080, method: nat }
-  - vip: 10.0.0.10
-    port: 81
-    scheduler: rr
-    real_servers:
-      - { address: 10.1.0.2, port: 8081, method: fullnat }
-`
 // B lists the services the other way round (and one more first): its real ids differ from A's, and
 // the sync maps them by name.
 const MODEL_B = `settings:
@@ -51,13 +37,12 @@ services:
     real_servers:
       - { address: 10.1.0.1, port: 8080, method: nat }
 `
-const hop = (address: string) => ({ address, ifname: 'lo', ifindex: 1, srcMac: '02:00:00:00:00:02', dstMac: '02:00:00:00:04:01', mtu: 1500 })
 const KEY = Buffer.alloc(32, 7)
 
 function director(t: { teardown(fn: () => void): void }, model: string): Dataplane {
   const dp = loadDetached({ connTableSize: 4096 })
   t.teardown(() => dp.close())
-  applyModel(dp, parseConfig(model, 'm.yaml', 'yaml').model, { resolve: hop })
+  applyModel(dp, parseConfig(model, 'm.yaml', 'yaml').model, { resolve: loHop })
   return dp
 }
 
@@ -65,7 +50,7 @@ const reply = (src: string, sport: number, dst: string, dport: number): Buffer =
   ether({ dst: DIRECTOR_MAC, src: CLIENT_MAC }, ipv4({ src, dst, ttl: 63 }, tcp({ sport, dport, flags: 'SA' })))
 
 t.test('nat and fullnat connections synced to another director: its replies are translated there', needsRoot, async (t) => {
-  const a = director(t, MODEL)
+  const a = director(t, NAT_MODEL)
   const b = director(t, MODEL_B)
   a.prog.testRun(tcpPkt({ sport: 40000, dport: 80, flags: 'S' }))
   a.prog.testRun(tcpPkt({ sport: 40001, dport: 81, flags: 'S' }))

@@ -9,6 +9,7 @@ import {
 } from '../../src/dataplane/abi'
 import { ether, ipv4, ipv6, tcp, udp } from '../../src/lab/packet'
 import { CLIENT_MAC, DIRECTOR_MAC, type Director } from './director'
+import type { NextHop } from '../../src/dataplane/neigh'
 
 export const VIP = '10.0.0.10'
 export const VIP6 = 'fd00:10::10'
@@ -19,6 +20,26 @@ export const realMac = (id: number): string => `02:00:00:00:04:${id.toString(16)
 /** A dr real server spec for Director.addService: 10.1.<id/256>.<id%256>. */
 export const real = (id: number, extra: Record<string, unknown> = {}): { id: number; addr: string; dst_mac: string } & Record<string, unknown> =>
   ({ id, addr: `10.1.${id >> 8}.${id & 255}`, dst_mac: realMac(id & 255), ...extra })
+
+/** A next hop for writer runs outside any routed namespace: out of lo, to realMac(1). */
+export const loHop = (address: string): NextHop =>
+  ({ address, ifname: 'lo', ifindex: 1, srcMac: '02:00:00:00:00:02', dstMac: realMac(1), mtu: 1500 })
+
+/** A nat service (VIP:80 -> 10.1.0.1:8080) and a fullnat one (VIP:81 -> 10.1.0.2:8081, local address 10.2.0.1). */
+export const NAT_MODEL = `settings:
+  local_addresses: [10.2.0.1]
+services:
+  - vip: ${VIP}
+    port: 80
+    scheduler: rr
+    real_servers:
+      - { address: 10.1.0.1, port: 8080, method: nat }
+  - vip: ${VIP}
+    port: 81
+    scheduler: rr
+    real_servers:
+      - { address: 10.1.0.2, port: 8081, method: fullnat }
+`
 
 /** The real id (low byte) a forwarded frame went to, 0 when it was not forwarded to one. */
 export const realOf = (frame: Buffer): number => (frame.subarray(0, 5).equals(Buffer.from([2, 0, 0, 0, 4])) ? frame[5]! : 0)
