@@ -50,6 +50,32 @@ async function eventually(cond: () => boolean, timeoutMs = 5000): Promise<boolea
   return cond()
 }
 
+/** The name of the XDP program on a lab node's interface, if any. */
+function xdpOn(topo: Topology, node: string, dev: string): string | undefined {
+  return (JSON.parse(topo.exec(node, ['ip', '-j', 'link', 'show', 'dev', dev])) as { xdp?: { prog?: { name?: string } } }[])[0]?.xdp?.prog?.name
+}
+
+/**
+ * 10 HTTP requests from the client to each real server's addresses, kernel-routed by the director:
+ * each reaches its server (and passes `check`), and the director's forwarding counters account for
+ * them (each request is at least SYN, ACK+request, ACK and FIN one way: 20 connections per family).
+ */
+async function forwardsEveryRequest(t: tap.Test, topo: Topology,
+  check: (res: Awaited<ReturnType<typeof httpRequests>>, host: string) => void): Promise<void> {
+  await startHttpServers(topo)
+  const before = topo.netstat('dir')
+  for (const rs of topo.reals) {
+    for (const host of [rs.ipv4, rs.ipv6]) {
+      const res = await httpRequests(topo, 'cli', { host, count: 10, concurrency: 2 })
+      t.same(res.byResponder, { [rs.name]: 10 }, `client -> ${host} through the director reaches ${rs.name}`)
+      check(res, host)
+    }
+  }
+  const after = topo.netstat('dir')
+  t.ok((after.IpForwDatagrams ?? 0) - (before.IpForwDatagrams ?? 0) >= 80, 'the director forwarded the IPv4 traffic')
+  t.ok((after.Ip6OutForwDatagrams ?? 0) - (before.Ip6OutForwDatagrams ?? 0) >= 80, 'and the IPv6 traffic')
+}
+
 /** Everything destroy() promises, asserted. */
 async function assertGone(t: tap.Test, topo: { id: string; namespaces: readonly string[] }, pids: number[] = []): Promise<void> {
   t.same(labNamespaces(topo.id), [], `no namespace of ${topo.id} is left in ip netns list`)
@@ -170,24 +196,10 @@ t.test('routed topology: the director forwards client <-> real servers (kernel r
     t.match(topo.exec(rs, ['ip', 'route', 'show', 'default']), /via 10\.200\.1\.1 dev eth0/, `${rs.name}'s gateway is the director`)
     t.match(topo.exec(rs, ['ip', '-6', 'route', 'show', 'default']), /via fd00:201::1 dev eth0/)
   }
-  const xdpOn = (node: string, dev: string): string | undefined =>
-    (JSON.parse(topo.exec(node, ['ip', '-j', 'link', 'show', 'dev', dev])) as { xdp?: { prog?: { name?: string } } }[])[0]?.xdp?.prog?.name
-  t.equal(xdpOn('cli', 'eth0'), 'xdp_pass', 'xdp_pass on the peer of pub')
-  t.equal(xdpOn('sw', 'p-dir'), 'xdp_pass', 'xdp_pass on the peer of priv')
+  t.equal(xdpOn(topo, 'cli', 'eth0'), 'xdp_pass', 'xdp_pass on the peer of pub')
+  t.equal(xdpOn(topo, 'sw', 'p-dir'), 'xdp_pass', 'xdp_pass on the peer of priv')
 
-  await startHttpServers(topo)
-  const before = topo.netstat('dir')
-  for (const rs of topo.reals) {
-    for (const host of [rs.ipv4, rs.ipv6]) {
-      const res = await httpRequests(topo, 'cli', { host, count: 10, concurrency: 2 })
-      t.same(res.byResponder, { [rs.name]: 10 }, `client -> ${host} through the director reaches ${rs.name}`)
-      t.same(res.errors, {})
-    }
-  }
-  const after = topo.netstat('dir')
-  // Each request is at least SYN, ACK+request, ACK and FIN one way: 20 connections per family.
-  t.ok((after.IpForwDatagrams ?? 0) - (before.IpForwDatagrams ?? 0) >= 80, 'the director forwarded the IPv4 traffic')
-  t.ok((after.Ip6OutForwDatagrams ?? 0) - (before.Ip6OutForwDatagrams ?? 0) >= 80, 'and the IPv6 traffic')
+  await forwardsEveryRequest(t, topo, (res) => t.same(res.errors, {}))
 
   topo.destroy()
   await assertGone(t, topo)
@@ -210,9 +222,7 @@ t.test('onearm topology: one director interface in two subnets carries client <-
   t.same([topo.client.ipv4, topo.client.ipv6], ['10.200.0.10', 'fd00:200::10'])
   t.same(topo.reals.map(r => [r.ipv4, r.ipv6]), [['10.200.1.101', 'fd00:201::101'], ['10.200.1.102', 'fd00:201::102']])
   t.same(topo.switch.interfaces.map(i => i.name).sort(), ['br0', 'p-cli', 'p-dir', 'p-rs1', 'p-rs2'], 'one segment for everyone')
-  const xdpOn = (node: string, dev: string): string | undefined =>
-    (JSON.parse(topo.exec(node, ['ip', '-j', 'link', 'show', 'dev', dev])) as { xdp?: { prog?: { name?: string } } }[])[0]?.xdp?.prog?.name
-  t.equal(xdpOn('sw', 'p-dir'), 'xdp_pass', 'xdp_pass on the peer of the director interface')
+  t.equal(xdpOn(topo, 'sw', 'p-dir'), 'xdp_pass', 'xdp_pass on the peer of the director interface')
   t.match(topo.exec('dir', ['ip', 'addr', 'show', 'dev', 'lo']), `inet ${topo.vip.ipv4}/32`, 'the director holds the VIP')
   t.notMatch(topo.exec('rs1', ['ip', 'addr', 'show', 'dev', 'lo']), topo.vip.ipv4, 'the real servers do not')
   // Same wire, different subnets: each side reaches the other only through the director.
@@ -223,18 +233,8 @@ t.test('onearm topology: one director interface in two subnets carries client <-
   t.match(topo.exec('cli', ['ip', 'route', 'get', topo.reals[0]!.ipv4]), /via 10\.200\.0\.1 dev eth0/, 'the client reaches the real servers via the director')
   t.match(topo.exec('cli', ['ip', '-6', 'route', 'get', topo.reals[0]!.ipv6]), /via fd00:200::1 dev eth0/)
 
-  await startHttpServers(topo)
-  const before = topo.netstat('dir')
-  for (const rs of topo.reals) {
-    for (const host of [rs.ipv4, rs.ipv6]) {
-      const res = await httpRequests(topo, 'cli', { host, count: 10, concurrency: 2 })
-      t.same(res.byResponder, { [rs.name]: 10 }, `client -> ${host} through the director reaches ${rs.name}`)
-      t.same(res.byPeer, { [host.includes(':') ? topo.client.ipv6 : topo.client.ipv4]: 10 }, 'from the client\'s own address')
-    }
-  }
-  const after = topo.netstat('dir')
-  t.ok((after.IpForwDatagrams ?? 0) - (before.IpForwDatagrams ?? 0) >= 80, 'the director forwarded the IPv4 traffic')
-  t.ok((after.Ip6OutForwDatagrams ?? 0) - (before.Ip6OutForwDatagrams ?? 0) >= 80, 'and the IPv6 traffic')
+  await forwardsEveryRequest(t, topo, (res, host) =>
+    t.same(res.byPeer, { [host.includes(':') ? topo.client.ipv6 : topo.client.ipv4]: 10 }, 'from the client\'s own address'))
 
   topo.destroy()
   await assertGone(t, topo)
