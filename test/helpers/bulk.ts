@@ -8,13 +8,25 @@ import type { HostNode, Topology } from '../../src/lab/topology'
 
 const env = { PATH: process.env.PATH ?? '/usr/bin:/bin' }
 
-// Shared by both scripts: the keystream, in chunks of at most 64 KiB.
+// Shared by both scripts: the keystream, in chunks of at most 64 KiB, and writing `total` bytes of it
+// to a stream (a response or a request body) as fast as the stream drains.
 const keystream = `
 const crypto = require('node:crypto')
 const keystream = () => {
   const c = crypto.createCipheriv('aes-128-ctr', Buffer.alloc(16, 0x5a), Buffer.alloc(16, 0))
   const zeros = Buffer.alloc(65536)
   return (len) => c.update(len === zeros.length ? zeros : zeros.subarray(0, len))
+}
+const stream = (out, total) => {
+  let left = total; const next = keystream()
+  const pump = () => {
+    while (left > 0) {
+      const len = Math.min(65536, left); left -= len
+      if (!out.write(next(len))) { out.once('drain', pump); return }
+    }
+    out.end()
+  }
+  pump()
 }
 `
 
@@ -25,16 +37,8 @@ http.createServer((req, res) => {
   const peer = (req.socket.remoteAddress ?? '').replace(/^::ffff:(?=\\d+\\.)/, '')
   const m = /^\\/bytes\\/(\\d+)$/.exec(req.url ?? '')
   if (req.method === 'GET' && m) {
-    let left = Number(m[1]); const next = keystream()
-    res.writeHead(200, { 'content-length': left, 'x-xvs-lab-server': name, 'x-xvs-lab-peer': peer })
-    const pump = () => {
-      while (left > 0) {
-        const len = Math.min(65536, left); left -= len
-        if (!res.write(next(len))) { res.once('drain', pump); return }
-      }
-      res.end()
-    }
-    pump()
+    res.writeHead(200, { 'content-length': Number(m[1]), 'x-xvs-lab-server': name, 'x-xvs-lab-peer': peer })
+    stream(res, Number(m[1]))
     return
   }
   const h = crypto.createHash('sha256'); let n = 0
@@ -74,15 +78,7 @@ if (mode === 'download') {
   })
   req.on('timeout', () => req.destroy(new Error('timeout')))
   req.on('error', fail)
-  let left = total; const next = keystream()
-  const pump = () => {
-    while (left > 0) {
-      const len = Math.min(65536, left); left -= len
-      if (!req.write(next(len))) { req.once('drain', pump); return }
-    }
-    req.end()
-  }
-  pump()
+  stream(req, total)
 }
 `
 
