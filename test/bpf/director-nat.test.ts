@@ -173,6 +173,7 @@ interface Tuple { src: string; dst: string; sport: number; dport: number }
 interface Macs { src: string; dst: string }
 
 const fromClient: Macs = { src: CLIENT_MAC, dst: DIR0_MAC }
+const fromRouter: Macs = { src: ROUTER_MAC, dst: DIR0_MAC }
 
 interface XRow {
   description: string
@@ -306,7 +307,7 @@ t.test('nat: forward and reply, IPv4 and IPv6, TCP and UDP, one-arm (XDP_TX) and
   const far = svc('one', 4, Proto.TCP)
   runRow(t, d, xrow(lab, { description: 'a client behind a router: forwarded to the real server',
     proto: Proto.TCP, from: { src: FAR, dst: far.vip, sport: 42000, dport: 80 }, to: { src: FAR, dst: far.rip, sport: 42000, dport: 8080 },
-    l4: { flags: 'S' }, ingress: 'eth0', inMacs: { src: ROUTER_MAC, dst: DIR0_MAC }, outMacs: out('eth0', R1_MAC), verdict: 'tx',
+    l4: { flags: 'S' }, ingress: 'eth0', inMacs: fromRouter, outMacs: out('eth0', R1_MAC), verdict: 'tx',
     counters: { conn_new: 1, fwd_nat: 1, xdp_tx: 1 } }))
   runRow(t, d, xrow(lab, { description: 'its reply goes to the router\'s MAC (the route\'s next hop)',
     proto: Proto.TCP, from: { src: far.rip, dst: FAR, sport: 8080, dport: 42000 }, to: { src: far.vip, dst: FAR, sport: 80, dport: 42000 },
@@ -315,7 +316,7 @@ t.test('nat: forward and reply, IPv4 and IPv6, TCP and UDP, one-arm (XDP_TX) and
   const far6 = svc('two', 6, Proto.TCP)
   runRow(t, d, xrow(lab, { description: 'IPv6 client behind a router, two-arm: forwarded',
     proto: Proto.TCP, from: { src: FAR6, dst: far6.vip, sport: 42001, dport: 80 }, to: { src: FAR6, dst: far6.rip, sport: 42001, dport: 8080 },
-    l4: { flags: 'S' }, ingress: 'eth0', inMacs: { src: ROUTER_MAC, dst: DIR0_MAC }, outMacs: out('eth1', R2_MAC), verdict: 'redirect',
+    l4: { flags: 'S' }, ingress: 'eth0', inMacs: fromRouter, outMacs: out('eth1', R2_MAC), verdict: 'redirect',
     counters: { conn_new: 1, fwd_nat: 1, xdp_redirect: 1 } }))
   runRow(t, d, xrow(lab, { description: 'its reply: redirected to eth0, to the router\'s MAC, hop limit - 1',
     proto: Proto.TCP, from: { src: far6.rip, dst: FAR6, sport: 8080, dport: 42001 }, to: { src: far6.vip, dst: FAR6, sport: 80, dport: 42001 },
@@ -650,12 +651,12 @@ t.test('ICMP errors both ways: about replies to the real server, about translate
     rows.push(icmpRow(lab, { description: 'nat: frag-needed from a router about a reply: to the real server, quoting RIP:8080 -> client',
       fam: 4, type: 3, code: 4, mtu: 1400, proto: Proto.TCP, outerIn: { src: ROUTER, dst: s.vip }, outerOut: () => ({ src: ROUTER, dst: s.rip }),
       quotedIn: { src: s.vip, dst: CIP, sport: 80, dport: 40000 }, quotedOut: () => ({ src: s.rip, dst: CIP, sport: 8080, dport: 40000 }),
-      quoteLen: 28, ingress: 'eth0', inMacs: { src: ROUTER_MAC, dst: DIR0_MAC }, outMacs: out('eth0', R1_MAC), decTtl: false, verdict: 'tx',
+      quoteLen: 28, ingress: 'eth0', inMacs: fromRouter, outMacs: out('eth0', R1_MAC), decTtl: false, verdict: 'tx',
       counters: { ...IN, xdp_tx: 1 } }))
     rows.push(icmpRow(lab, { description: 'nat: the same quoting 548 bytes (the quoted TCP checksum included, left alone)',
       fam: 4, type: 3, code: 4, mtu: 1400, proto: Proto.TCP, outerIn: { src: ROUTER, dst: s.vip }, outerOut: () => ({ src: ROUTER, dst: s.rip }),
       quotedIn: { src: s.vip, dst: CIP, sport: 80, dport: 40000 }, quotedOut: () => ({ src: s.rip, dst: CIP, sport: 8080, dport: 40000 }),
-      quoteLen: 548, ingress: 'eth0', inMacs: { src: ROUTER_MAC, dst: DIR0_MAC }, outMacs: out('eth0', R1_MAC), decTtl: false, verdict: 'tx',
+      quoteLen: 548, ingress: 'eth0', inMacs: fromRouter, outMacs: out('eth0', R1_MAC), decTtl: false, verdict: 'tx',
       counters: { ...IN, xdp_tx: 1 } }))
     const u = svc('one', 4, Proto.UDP)
     rows.push(icmpRow(lab, { description: 'nat: port unreachable from the client about a UDP reply (checksum in the quote, left alone)',
@@ -666,19 +667,19 @@ t.test('ICMP errors both ways: about replies to the real server, about translate
     rows.push(icmpRow(lab, { description: 'nat: ICMPv6 packet too big from a router about a reply',
       fam: 6, type: 2, code: 0, mtu: 1400, proto: Proto.TCP, outerIn: { src: ROUTER6, dst: s6.vip }, outerOut: () => ({ src: ROUTER6, dst: s6.rip }),
       quotedIn: { src: s6.vip, dst: CIP6, sport: 80, dport: 40000 }, quotedOut: () => ({ src: s6.rip, dst: CIP6, sport: 8080, dport: 40000 }),
-      quoteLen: 1232, ingress: 'eth0', inMacs: { src: ROUTER_MAC, dst: DIR0_MAC }, outMacs: out('eth0', R1_MAC), decTtl: false, verdict: 'tx',
+      quoteLen: 1232, ingress: 'eth0', inMacs: fromRouter, outMacs: out('eth0', R1_MAC), decTtl: false, verdict: 'tx',
       counters: { ...IN, xdp_tx: 1 } }))
     const tw = svc('two', 4, Proto.TCP)
     rows.push(icmpRow(lab, { description: 'nat two-arm: time exceeded from a router about a reply: redirected to the real server',
       fam: 4, type: 11, code: 0, proto: Proto.TCP, outerIn: { src: ROUTER, dst: tw.vip }, outerOut: () => ({ src: ROUTER, dst: tw.rip }),
       quotedIn: { src: tw.vip, dst: CIP, sport: 80, dport: 40000 }, quotedOut: () => ({ src: tw.rip, dst: CIP, sport: 8080, dport: 40000 }),
-      quoteLen: 28, ingress: 'eth0', inMacs: { src: ROUTER_MAC, dst: DIR0_MAC }, outMacs: out('eth1', R2_MAC), decTtl: false, verdict: 'redirect',
+      quoteLen: 28, ingress: 'eth0', inMacs: fromRouter, outMacs: out('eth1', R2_MAC), decTtl: false, verdict: 'redirect',
       counters: { ...IN, xdp_redirect: 1 } }))
     const f = svc('fnat', 4, Proto.TCP)
     rows.push(icmpRow(lab, { description: 'fullnat: frag-needed about a reply: from LIP to the real server, quoting RIP:8080 -> LIP:lport',
       fam: 4, type: 3, code: 4, mtu: 1400, proto: Proto.TCP, outerIn: { src: ROUTER, dst: f.vip }, outerOut: () => ({ src: LIP, dst: f.rip }),
       quotedIn: { src: f.vip, dst: CIP, sport: 80, dport: 40000 }, quotedOut: () => ({ src: f.rip, dst: LIP, sport: 8080, dport: lport('fnat', 4, Proto.TCP, 40000) }),
-      quoteLen: 28, ingress: 'eth0', inMacs: { src: ROUTER_MAC, dst: DIR0_MAC }, outMacs: out('eth1', R2_MAC), decTtl: false, verdict: 'redirect',
+      quoteLen: 28, ingress: 'eth0', inMacs: fromRouter, outMacs: out('eth1', R2_MAC), decTtl: false, verdict: 'redirect',
       counters: { ...IN, xdp_redirect: 1 } }))
     const f6 = svc('fnat', 6, Proto.UDP)
     rows.push(icmpRow(lab, { description: 'fullnat: ICMPv6 port unreachable from the client about a UDP reply',
