@@ -151,7 +151,7 @@ export function localityMembers(v: Locality): number[] {
 export function groupServiceKey(id: number, family: number): Buffer {
   const k = Buffer.alloc(ServiceKey.size)
   k.writeUInt32BE(id >>> 0, 0)
-  k[ServiceKey.fields.find((f) => f.name === 'family')!.offset] = family
+  k[ServiceKey.offsetOf('family')] = family
   return k
 }
 

@@ -128,6 +128,13 @@ export class StructCodec<T extends object> {
     this.size = off
   }
 
+  /** The byte offset of field `name` (checked against BTF with the rest of the layout). */
+  offsetOf(name: Extract<keyof T, string>): number {
+    const f = this.fields.find((x) => x.name === name)
+    if (!f) throw new XvsError('EABI', `struct ${this.cName} has no field ${name}`)
+    return f.offset
+  }
+
   /** Encode `v` into a fresh Buffer; missing fields are zero, padding is always zero. */
   encode(v: Partial<T>): Buffer {
     const b = Buffer.alloc(this.size)

@@ -81,10 +81,8 @@ function serviceResolver(dp: Dataplane): (key: Buffer) => number | undefined {
   for (const { key, value } of dp.maps.services.entries()) ids.set(hex(key), Service.decode(value).id)
   const ranges = new Map<string, ReturnType<typeof decodeGroupRanges>>()
   for (const { key, value } of dp.maps.groupRanges.entries()) ranges.set(hex(key), decodeGroupRanges(value))
-  const kOff = (name: string): number => ConnKey.fields.find((f) => f.name === name)!.offset
-  const sOff = (name: string): number => ServiceKey.fields.find((f) => f.name === name)!.offset
-  const [K_VADDR, K_VPORT, K_PROTO, K_FAMILY, K_KIND] = ['vaddr', 'vport', 'proto', 'family', 'kind'].map(kOff) as [number, number, number, number, number]
-  const [S_PORT, S_PROTO, S_FAMILY] = ['port', 'proto', 'family'].map(sOff) as [number, number, number]
+  const [K_VADDR, K_VPORT, K_PROTO, K_FAMILY, K_KIND] = (['vaddr', 'vport', 'proto', 'family', 'kind'] as const).map((f) => ConnKey.offsetOf(f))
+  const [S_PORT, S_PROTO, S_FAMILY] = (['port', 'proto', 'family'] as const).map((f) => ServiceKey.offsetOf(f))
   return (key) => {
     const sk = Buffer.alloc(ServiceKey.size)
     key.copy(sk, 0, K_VADDR, K_VADDR + 16)

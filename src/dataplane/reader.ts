@@ -224,8 +224,8 @@ export function heldPart(desired: Model, current: Model): Model {
 /** Every real server's address (16 bytes, as xvs_real holds it) and port (host order), by real id. */
 export function readRealAddrs(dp: Dataplane): Map<number, { addr: Buffer; port: number }> {
   const out = new Map<number, { addr: Buffer; port: number }>()
-  const addrOff = Real.fields.find((f) => f.name === 'addr')!.offset
-  const portOff = Real.fields.find((f) => f.name === 'port')!.offset
+  const addrOff = Real.offsetOf('addr')
+  const portOff = Real.offsetOf('port')
   for (const { key, value } of dp.maps.reals.nonZeroEntries()) {
     out.set(key.readUInt32LE(), { addr: Buffer.from(value.subarray(addrOff, addrOff + 16)), port: value.readUInt16BE(portOff) })
   }

@@ -65,7 +65,7 @@ interface Hop { ifindex: number; mtu: number; dstMac: string; srcMac: string; so
 
 const hex = (b: Buffer): string => b.toString('hex')
 /** Offset of xvs_real.service_id (a __u32, host order). */
-const REAL_SERVICE_ID = Real.fields.find((f) => f.name === 'service_id')!.offset
+const REAL_SERVICE_ID = Real.offsetOf('service_id')
 const canon = (a: string): string => parseIp(a)?.address ?? a
 const realKey = (svcId: number, addr: string, port: number): string => `${svcId}|${addr}|${port}`
 const u32 = (n: number): Buffer => { const b = Buffer.alloc(4); b.writeUInt32LE(n); return b }

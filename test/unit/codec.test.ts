@@ -25,6 +25,8 @@ t.test('layout and round trip', async (t) => {
   const six = Sample.encode({ a: 'fd00::1:2', port: 80 })
   t.equal(six[16], AF_INET6, 'family filled in from the address when left out')
   t.equal(Sample.decode(six).a, 'fd00::1:2', 'IPv6 decoded')
+  t.same([Sample.offsetOf('a'), Sample.offsetOf('port'), Sample.offsetOf('s')], [0, 18, 44], 'offsetOf: where a field starts')
+  t.throws(() => Sample.offsetOf('nope' as 'a'), { code: 'EABI', message: /sample has no field nope/ }, 'offsetOf: an unknown field is an error')
 })
 
 t.test('addresses', async (t) => {
