@@ -8,7 +8,7 @@ import { loadDetached, type Dataplane } from '../../src/dataplane/loader'
 import { applyModel } from '../../src/dataplane/writer'
 import { readTable } from '../../src/dataplane/tables'
 import {
-  Family, GroupKey, Proto, Real, RealConns, Sched, Service, ServiceFlags, ServiceKey, decodeGroupRanges, groupServiceKey,
+  Family, GroupKey, LocalityKey, Proto, Real, RealConns, Sched, Service, ServiceFlags, ServiceKey, decodeGroupRanges, groupServiceKey,
   Settings, persistMask, statCounterNames, svcTableSlot,
 } from '../../src/dataplane/abi'
 import { parseConfig } from '../../src/config'
@@ -285,4 +285,20 @@ t.test('port-0 services: the second lookup only while one exists (xvs_settings.p
   t.equal(send(dp, tcpPkt({ dst: '10.0.6.1', dport: 82, sport: 41001 })), 'pass', 'flag off: not looked for')
   apply(dp, 'services:\n  - { vip: 10.0.6.1, port: 80, scheduler: rr, real_servers: [{ address: 10.1.0.1, method: dr }] }\n')
   t.equal(flag(), 0, 'the port-0 service removed: off again')
+})
+
+t.test('lblc/lblcr locality: cleared for a service whose scheduler changes or that goes, kept for the others', needsRoot, async (t) => {
+  const dp = dataplane(t)
+  const svc = (vip: string, sched: string) => `  - { vip: ${vip}, port: 80, scheduler: ${sched}, real_servers: [{ address: 10.1.0.1, method: dr }, { address: 10.1.0.2, method: dr }] }\n`
+  const localityOf = (): string[] => [...dp.maps.locality.keys()].map((k) => {
+    const id = LocalityKey.decode(k).service_id
+    return [...dp.maps.services.entries()].map((e) => [ServiceKey.decode(e.key).addr, Service.decode(e.value).id] as const).find(([, i]) => i === id)?.[0] ?? `id ${id}`
+  }).sort()
+  apply(dp, 'services:\n' + svc('10.0.7.1', 'lblc') + svc('10.0.7.2', 'lblc') + svc('10.0.7.3', 'lblcr'))
+  for (const [i, vip] of ['10.0.7.1', '10.0.7.2', '10.0.7.3'].entries()) send(dp, tcpPkt({ dst: vip, sport: 42000 + i }))
+  t.same(localityOf(), ['10.0.7.1', '10.0.7.2', '10.0.7.3'], 'a locality entry for each service after a connection')
+  apply(dp, 'services:\n' + svc('10.0.7.1', 'wlc') + svc('10.0.7.2', 'lblc') + svc('10.0.7.3', 'lblc'))
+  t.same(localityOf(), ['10.0.7.2'], 'two schedulers changed in one apply: their entries go, the unchanged service keeps its own')
+  apply(dp, 'services:\n' + svc('10.0.7.1', 'wlc') + svc('10.0.7.3', 'lblc'))
+  t.same(localityOf(), [], 'a removed service\'s entry goes with it')
 })
