@@ -135,7 +135,7 @@ function table(s: ModelService, ids: number[], rings: RingCache): ArrayLike<numb
       let ring = rings.get(memo)
       if (!ring) rings.set(memo, (ring = buildMaglev(backends, size)))
       const byIndex = Uint32Array.from(live, (x) => x.id)
-      // written to the kernel before the next table is built (installTable), so one buffer serves all
+      // copied by createTable before the next table is built, so one buffer serves all
       if (mhScratch.length < size) mhScratch = new Uint16Array(Math.max(size, MAGLEV_DEFAULT_SIZE))
       const out = mhScratch.subarray(0, size)
       for (let i = 0; i < size; i++) {
@@ -367,9 +367,11 @@ export function applyModel(dp: Dataplane, model: Model, opts: WriterOptions = {}
     const fresh = new BatchWriter(dp.maps.svcStats)
     for (const g of group) flips.add(g.p.keyBuf, g.value)
     flips.flush()
+    // lblc/lblcr start from no locality when the scheduler changes (IPVS: a new scheduler, new state):
+    // one walk of xvs_locality for the group's services
+    const newSched = new Set(group.filter((g) => g.schedChanged).map((g) => g.p.id))
+    if (newSched.size) purgeLocality(dp, newSched)
     for (const g of group) {
-      // lblc/lblcr start from no locality when the scheduler changes (IPVS: a new scheduler, new state)
-      if (g.schedChanged) purgeLocality(dp, new Set([g.p.id]))
       if (g.p.cur) result.services.changed++
       else {
         result.services.added++
