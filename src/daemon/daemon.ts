@@ -31,7 +31,7 @@ import {
   CHECK_LATENCY_BOUNDS, Histogram, RateEstimator, renderMetrics, type MetricsSnapshot, type RealMetrics, type ServiceMetrics, type Totals,
 } from './metrics'
 import { NextHopCache } from './nexthop'
-import { ConnSweeper, type RealCounts, type SweepReport } from './sweeper'
+import { ConnSweeper, type ConnTable, type RealCounts, type SweepReport } from './sweeper'
 import { ControlServer, type Handlers } from './control'
 import { MetricsServer } from './http'
 import { PROTOCOL_VERSION } from './protocol'
@@ -109,6 +109,18 @@ export function xvsVersion(): string {
   return cachedVersion
 }
 
+/** A ConnTable that asks `get` for the map at every call: the host's maps change on upgrade. */
+function lateTable(get: () => ConnTable): ConnTable {
+  return {
+    get keySize() { return get().keySize },
+    get valueBytes() { return get().valueBytes },
+    get maxEntries() { return get().maxEntries },
+    lookupBatchRaw: (t, n) => get().lookupBatchRaw(t, n),
+    lookup: (k) => get().lookup(k),
+    deleteBatchRaw: (k, n) => get().deleteBatchRaw(k, n),
+  }
+}
+
 export class Daemon {
   readonly log: Logger
   private readonly clock: Clock
@@ -157,25 +169,11 @@ export class Daemon {
     if (opts.sweeper !== false) {
       const s = opts.sweeper ?? {}
       this.sweeper = new ConnSweeper({
-        conns: { // late-bound: the host's maps change on upgrade
-          get keySize() { return host().conns().keySize },
-          get valueBytes() { return host().conns().valueBytes },
-          get maxEntries() { return host().conns().maxEntries },
-          lookupBatchRaw: (t, n) => this.host.conns().lookupBatchRaw(t, n),
-          lookup: (k) => this.host.conns().lookup(k),
-          deleteBatchRaw: (k, n) => this.host.conns().deleteBatchRaw(k, n),
-        },
+        conns: lateTable(() => this.host.conns()),
         timeouts: () => this.host.timeouts(),
         services: () => this.host.serviceIndex(),
         ...(this.host.natRev && this.host.realAddrs ? {
-          natRev: { // late-bound, as conns
-            get keySize() { return host().natRev!().keySize },
-            get valueBytes() { return host().natRev!().valueBytes },
-            get maxEntries() { return host().natRev!().maxEntries },
-            lookupBatchRaw: (t: Buffer | null, n: number) => this.host.natRev!().lookupBatchRaw(t, n),
-            lookup: (k: Buffer) => this.host.natRev!().lookup(k),
-            deleteBatchRaw: (k: Buffer, n: number) => this.host.natRev!().deleteBatchRaw(k, n),
-          },
+          natRev: lateTable(() => this.host.natRev!()),
           realAddrs: () => this.host.realAddrs!(),
         } : {}),
         clock: this.clock, log: root,
@@ -190,7 +188,6 @@ export class Daemon {
         },
       })
     }
-    const host = (): DataplaneHost => this.host
     this.engine.on('transition', (e) => {
       const st = this.statsOf(e.key)
       st.transitions++
